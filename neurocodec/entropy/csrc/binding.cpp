@@ -1,0 +1,162 @@
+// pybind11 binding of the CPU entropy coder: neurocodec.entropy._core.
+// Arrays arrive as C-contiguous int32 (the Python side converts and checks dtypes); the GIL is
+// released while coding.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "lanes.h"
+
+namespace py = pybind11;
+using I32 = py::array_t<int32_t, py::array::c_style>;
+
+namespace {
+
+const int32_t* ptr(const I32& a) { return a.data(); }
+
+void check_len(const I32& a, py::ssize_t n, const char* what) {
+  if (a.size() != n) throw nc::ModelError(std::string(what) + " must have one entry per symbol");
+}
+
+template <class Source>
+py::bytes encode_with(const Source& src, const I32& symbols, int64_t lanes, int threads,
+                      uint64_t target) {
+  std::vector<uint8_t> out;
+  {
+    py::gil_scoped_release nogil;
+    out = nc::encode_stream(src, symbols.data(), uint64_t(symbols.size()), lanes, threads, target);
+  }
+  return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+}
+
+template <class Source>
+I32 decode_with(const Source& src, const py::buffer& data, py::ssize_t n, int threads) {
+  py::buffer_info info = data.request();
+  if (info.ndim != 1 || info.itemsize != 1) throw nc::ModelError("stream must be a byte buffer");
+  I32 out(n);
+  int32_t* o = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    nc::decode_stream(src, static_cast<const uint8_t*>(info.ptr), size_t(info.size), uint64_t(n),
+                      o, threads);
+  }
+  return out;
+}
+
+template <class Source>
+py::tuple costs_with(const Source& src, const I32& symbols) {
+  const py::ssize_t n = symbols.size();
+  py::array_t<uint32_t> freq(n);
+  I32 extra(n);
+  {
+    py::gil_scoped_release nogil;
+    nc::symbol_costs(src, symbols.data(), uint64_t(n), freq.mutable_data(), extra.mutable_data());
+  }
+  return py::make_tuple(freq, extra);
+}
+
+nc::TableSource table_source(const I32& index, const I32& cdfs, const I32& lengths,
+                             const I32& offsets) {
+  if (cdfs.ndim() != 2) throw nc::ModelError("cdfs must be a 2-D array [tables, entries]");
+  const int64_t t = cdfs.shape(0);
+  if (lengths.size() != t || offsets.size() != t)
+    throw nc::ModelError("lengths and offsets need one entry per table");
+  return nc::TableSource{ptr(cdfs), cdfs.shape(1), ptr(lengths), ptr(offsets), t, ptr(index)};
+}
+
+nc::ParamSource param_source(int family, const I32& means, const I32& scale_idx, py::ssize_t n) {
+  check_len(means, n, "means");
+  check_len(scale_idx, n, "scale indexes");
+  return nc::ParamSource{family, ptr(means), ptr(scale_idx)};
+}
+
+nc::MixtureSource mixture_source(int family, const I32& means, const I32& scale_idx,
+                                 const I32& weights, py::ssize_t n) {
+  if (means.ndim() != 2 || means.shape(0) != n)
+    throw nc::ModelError("mixture means must be [N, K]");
+  const int k = int(means.shape(1));
+  if (scale_idx.ndim() != 2 || scale_idx.shape(0) != n || scale_idx.shape(1) != k ||
+      weights.ndim() != 2 || weights.shape(0) != n || weights.shape(1) != k)
+    throw nc::ModelError("mixture means, scale indexes and weights must all be [N, K]");
+  return nc::MixtureSource{family, k, ptr(means), ptr(scale_idx), ptr(weights)};
+}
+
+template <class T, size_t N>
+py::array_t<T> to_array(const T (&a)[N]) {
+  return py::array_t<T>(py::ssize_t(N), a);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "neurocodec CPU rANS entropy coder (integer-exact, multi-lane)";
+  py::register_exception<nc::StreamError>(
+      m, "StreamError", py::module_::import("neurocodec.errors").attr("CorruptStreamError"));
+  py::register_exception<nc::ModelError>(m, "ModelError", PyExc_ValueError);
+
+  m.attr("PROB_BITS") = nc::kProbBits;
+  m.attr("MEAN_FRAC_BITS") = nc::kMeanFracBits;
+  m.attr("NUM_SCALES") = nc::kNumScales;
+  m.attr("MAX_MIXTURE") = nc::kMaxMixture;
+  m.attr("STREAM_VERSION") = nc::kStreamVersion;
+
+  m.def("tables", [] {
+    py::dict d;
+    py::array_t<uint32_t> cdf({nc::kNumFamilies, nc::kCdfSize});
+    std::memcpy(cdf.mutable_data(), nc::kCdfTable, sizeof(nc::kCdfTable));
+    py::array_t<int32_t> hw({nc::kNumFamilies, nc::kNumScales});
+    std::memcpy(hw.mutable_data(), nc::kHalfWidth, sizeof(nc::kHalfWidth));
+    d["cdf_q30"] = cdf;
+    d["half_width"] = hw;
+    d["inv_scale_q24"] = to_array(nc::kInvScale);
+    d["scale_bounds"] = to_array(nc::kScaleBounds);
+    d["scales"] = to_array(nc::kScales);
+    return d;
+  }, "The integer constant tables (family CDFs in Q30, scales, support half-widths).");
+
+  m.def("encode_table",
+        [](const I32& symbols, const I32& index, const I32& cdfs, const I32& lengths,
+           const I32& offsets, int64_t lanes, int threads, uint64_t target) {
+          check_len(index, symbols.size(), "indexes");
+          return encode_with(table_source(index, cdfs, lengths, offsets), symbols, lanes, threads,
+                             target);
+        });
+  m.def("decode_table", [](const py::buffer& data, const I32& index, const I32& cdfs,
+                           const I32& lengths, const I32& offsets, int threads) {
+    return decode_with(table_source(index, cdfs, lengths, offsets), data, index.size(), threads);
+  });
+  m.def("costs_table", [](const I32& symbols, const I32& index, const I32& cdfs,
+                          const I32& lengths, const I32& offsets) {
+    check_len(index, symbols.size(), "indexes");
+    return costs_with(table_source(index, cdfs, lengths, offsets), symbols);
+  });
+
+  m.def("encode_param", [](const I32& symbols, int family, const I32& means, const I32& scale_idx,
+                           int64_t lanes, int threads, uint64_t target) {
+    return encode_with(param_source(family, means, scale_idx, symbols.size()), symbols, lanes,
+                       threads, target);
+  });
+  m.def("decode_param", [](const py::buffer& data, int family, const I32& means,
+                           const I32& scale_idx, int threads) {
+    return decode_with(param_source(family, means, scale_idx, means.size()), data, means.size(),
+                       threads);
+  });
+  m.def("costs_param", [](const I32& symbols, int family, const I32& means, const I32& scale_idx) {
+    return costs_with(param_source(family, means, scale_idx, symbols.size()), symbols);
+  });
+
+  m.def("encode_mixture", [](const I32& symbols, int family, const I32& means,
+                             const I32& scale_idx, const I32& weights, int64_t lanes, int threads,
+                             uint64_t target) {
+    return encode_with(mixture_source(family, means, scale_idx, weights, symbols.size()), symbols,
+                       lanes, threads, target);
+  });
+  m.def("decode_mixture", [](const py::buffer& data, int family, const I32& means,
+                             const I32& scale_idx, const I32& weights, int threads) {
+    const py::ssize_t n = means.ndim() == 2 ? means.shape(0) : -1;
+    return decode_with(mixture_source(family, means, scale_idx, weights, n), data, n, threads);
+  });
+  m.def("costs_mixture", [](const I32& symbols, int family, const I32& means, const I32& scale_idx,
+                            const I32& weights) {
+    return costs_with(mixture_source(family, means, scale_idx, weights, symbols.size()), symbols);
+  });
+}
