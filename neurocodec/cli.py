@@ -36,6 +36,11 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(Path(args.image) if args.image else None)
 
 
+# Modules that add sub-commands: each has `register(subparsers)` adding parsers whose
+# defaults set `func(args) -> int`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="neurocodec", description=__doc__)
     ap.add_argument("--version", action="version", version=f"neurocodec {__version__}")
@@ -47,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="encode and decode a sample photo")
     p.add_argument("--image", help="another image instead of the shipped sample")
     p.set_defaults(func=_demo)
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return ap
 
 
