@@ -33,7 +33,6 @@ PROB_SCALE: int = 1 << PROB_BITS
 MEAN_FRAC_BITS: int = _core.MEAN_FRAC_BITS
 NUM_SCALES: int = _core.NUM_SCALES
 MAX_MIXTURE: int = _core.MAX_MIXTURE
-_MEAN_LIMIT = (2**31 - 1) / 2**MEAN_FRAC_BITS
 
 
 class Family(enum.IntEnum):
@@ -71,36 +70,77 @@ def _int32(x: Tensor | np.ndarray, what: str) -> Tensor:
     return t.contiguous()
 
 
+_QLIM = 2147483520.0  # 2^31 - 128: the largest |Q8 mean| (exact in float32 and float64)
+
+
+def _float(x: Tensor | np.ndarray | float) -> Tensor:
+    t = _as_tensor(x)
+    return t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float64)
+
+
+def _on_cpu(t: Tensor) -> bool:
+    return t.device.type == "cpu"
+
+
 def quantize_means(means: Tensor | np.ndarray) -> Tensor:
-    """Means (float, symbol units) -> Q8 fixed point int32, clamped to about +-8.4e6."""
-    m = _as_tensor(means, torch.float64)
-    return torch.round(m.clamp(-_MEAN_LIMIT, _MEAN_LIMIT) * (1 << MEAN_FRAC_BITS)).to(torch.int32)
+    """Means (float, symbol units) -> Q8 fixed point int32 (about +-8.4e6 at most).
+
+    round-half-even(clamp(m * 2^8, +-(2^31 - 128))), NaN -> 0: scaling by 2^8 is exact, so the
+    result depends only on the input floats. CPU tensors take the C++ path, others torch ops;
+    both give the same integers.
+    """
+    m = _float(means)
+    if _on_cpu(m):
+        return torch.from_numpy(_core.quantize_means(m.contiguous().numpy())).reshape(m.shape)
+    return torch.round((m * (1 << MEAN_FRAC_BITS)).nan_to_num(0.0).clamp(-_QLIM, _QLIM)).to(torch.int32)
+
+
+@lru_cache(maxsize=None)
+def _scale_consts(device: str) -> tuple[Tensor, float, float]:
+    t = tables()
+    bounds = torch.from_numpy(np.concatenate([t["scale_bounds"], [np.inf]]).astype(np.float32)).to(device)
+    s = t["scales"].astype(np.float64)
+    return bounds, float(np.log(s[0])), float((NUM_SCALES - 1) / np.log(s[-1] / s[0]))
 
 
 def quantize_scales(scales: Tensor | np.ndarray) -> Tensor:
     """Scales (float) -> index of the nearest level (log domain) in :func:`scale_table`.
 
-    A comparison against float32 boundaries: exact, the same on every device. Scales below
-    0.11 (or NaN) map to level 0, above 4096 to level 255.
+    Exactly the number of float32 level boundaries <= scale (NaN -> 0): below 0.11 is level 0,
+    above 4096 level 255. The torch path (non-CPU devices) estimates in the log domain and
+    corrects with two exact comparisons; the C++ path binary-searches: the same integers.
     """
     s = _as_tensor(scales).to(torch.float32)
-    bounds = torch.from_numpy(tables()["scale_bounds"].copy()).to(s.device)
-    s = torch.nan_to_num(s, nan=0.0)
-    return torch.searchsorted(bounds, s.contiguous(), right=True).to(torch.int32)
+    if _on_cpu(s):
+        return torch.from_numpy(_core.quantize_scales(s.contiguous().numpy())).reshape(s.shape)
+    s = s.nan_to_num(0.0)
+    bounds, log_min, inv_step = _scale_consts(str(s.device))
+    est = torch.floor((torch.log(s.clamp_min(1e-30)) - log_min) * inv_step + 0.5).clamp_(0, NUM_SCALES - 1).long()
+    idx = est + (s >= bounds[est]).long()  # bounds[i] separates levels i and i + 1
+    idx = idx - (s < bounds[(idx - 1).clamp_min(0)]).long() * (idx > 0).long()
+    return idx.clamp_(0, NUM_SCALES - 1).to(torch.int32)
 
 
 def quantize_weights(weights: Tensor | np.ndarray) -> Tensor:
-    """Mixture weights [..., K] (>= 0, any sum > 0) -> int32 Q16 summing to exactly 2^16.
+    """Mixture weights [..., K] -> int32 Q16 summing to exactly 2^16.
 
-    floor(w / sum(w) * 2^16), the remainder added to the first largest component.
+    Non-finite or negative weights count as 0; q = floor(w / max(sum, 1e-30) * 2^16) with the
+    sum taken in component order, and the remainder goes to the first largest q.
     """
-    w = _as_tensor(weights, torch.float64).clamp_min(0)
-    w = w / w.sum(-1, keepdim=True).clamp_min(1e-300)
-    q = torch.floor(w * PROB_SCALE).to(torch.int64)
-    deficit = PROB_SCALE - q.sum(-1, keepdim=True)
-    top = q.argmax(-1, keepdim=True)
-    q.scatter_add_(-1, top, deficit)
-    return q.to(torch.int32)
+    w = _float(weights)
+    k = w.shape[-1]
+    if _on_cpu(w):
+        return torch.from_numpy(_core.quantize_weights(w.contiguous().numpy(), k)).reshape(w.shape)
+    w = torch.where(torch.isfinite(w) & (w > 0), w, torch.zeros((), dtype=w.dtype, device=w.device))
+    total = w[..., 0]
+    for c in range(1, k):
+        total = total + w[..., c]
+    q = torch.floor(w / total.clamp_min(1e-30).unsqueeze(-1) * PROB_SCALE).to(torch.int32)
+    qsum = q[..., 0]
+    for c in range(1, k):
+        qsum = qsum + q[..., c]
+    q.scatter_add_(-1, q.argmax(-1, keepdim=True), (PROB_SCALE - qsum).unsqueeze(-1))
+    return q
 
 
 @dataclass(frozen=True)

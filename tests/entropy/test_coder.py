@@ -265,3 +265,30 @@ def test_invalid_models_are_rejected():
     mm = MixtureModel(Family.GAUSSIAN, z, z, np.full((2, 2), 100))
     with pytest.raises(ValueError, match="65536"):
         encode(np.zeros(2, np.int32), mm)
+
+
+def test_cpu_and_torch_quantizers_agree():
+    """The C++ float-to-integer step (CPU) and the torch one (GPU) give identical integers,
+    including boundaries, their float neighbours, NaN, infinities and extremes."""
+    import torch
+
+    from neurocodec.entropy import models
+
+    b = torch.from_numpy(tables()["scale_bounds"].copy())
+    edges = torch.tensor([0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-40, 0.11, 4096.0, 3e38])
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        s = torch.cat([torch.exp(torch.empty(20000).uniform_(-6, 10, generator=g)), b, torch.nextafter(b, torch.tensor(0.0)), torch.nextafter(b, torch.tensor(1e9)), edges]).to(dtype)
+        m = torch.cat([torch.randn(20000, generator=g) * 10 ** torch.empty(20000).uniform_(-3, 8, generator=g), torch.arange(-4, 4) / 512 + 0.5 / 256, edges, -edges]).to(dtype)
+        w = torch.cat([torch.rand(5000, 5, generator=g) ** 4, torch.tensor([[0.0] * 5, [1e-38] * 5, [float("nan"), 1, 2, float("inf"), -1]])]).to(dtype)
+        saved = models._on_cpu
+        try:
+            cpp = (models.quantize_scales(s), models.quantize_means(m), models.quantize_weights(w))
+            models._on_cpu = lambda t: False  # run the torch (device) path on CPU tensors
+            tch = (models.quantize_scales(s), models.quantize_means(m), models.quantize_weights(w))
+        finally:
+            models._on_cpu = saved
+        for a, t in zip(cpp, tch):
+            assert torch.equal(a, t)
+        assert torch.equal(cpp[0][:20000], torch.searchsorted(b, s[:20000].float(), right=True).int())
+        assert (cpp[2].sum(-1) == 65536).all() and (cpp[2] >= 0).all()

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include "lanes.h"
+#include "quantize.h"
 
 namespace py = pybind11;
 using I32 = py::array_t<int32_t, py::array::c_style>;
@@ -112,6 +113,40 @@ PYBIND11_MODULE(_core, m) {
     d["scales"] = to_array(nc::kScales);
     return d;
   }, "The integer constant tables (family CDFs in Q30, scales, support half-widths).");
+
+  m.def("quantize_means", [](const py::array& a) {
+    I32 out(a.size());
+    if (a.dtype().is(py::dtype::of<float>())) {
+      auto f = py::array_t<float, py::array::c_style>::ensure(a);
+      py::gil_scoped_release nogil;
+      nc::quantize_means(f.data(), out.mutable_data(), size_t(f.size()));
+    } else {
+      auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+      py::gil_scoped_release nogil;
+      nc::quantize_means(f.data(), out.mutable_data(), size_t(f.size()));
+    }
+    return out;
+  });
+  m.def("quantize_scales", [](const py::array_t<float, py::array::c_style | py::array::forcecast>& s) {
+    I32 out(s.size());
+    py::gil_scoped_release nogil;
+    nc::quantize_scales(s.data(), out.mutable_data(), size_t(s.size()));
+    return out;
+  });
+  m.def("quantize_weights", [](const py::array& a, int k) {
+    if (k < 1 || a.size() % k) throw nc::ModelError("weights must be [N, K]");
+    I32 out(a.size());
+    if (a.dtype().is(py::dtype::of<float>())) {
+      auto f = py::array_t<float, py::array::c_style>::ensure(a);
+      py::gil_scoped_release nogil;
+      nc::quantize_weights(f.data(), out.mutable_data(), size_t(f.size() / k), k);
+    } else {
+      auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+      py::gil_scoped_release nogil;
+      nc::quantize_weights(f.data(), out.mutable_data(), size_t(f.size() / k), k);
+    }
+    return out;
+  });
 
   m.def("encode_table",
         [](const I32& symbols, const I32& index, const I32& cdfs, const I32& lengths,

@@ -131,12 +131,8 @@ struct MixtureSource {
     }
     if (total != int64_t(kProbScale)) throw ModelError("mixture weights must sum to 65536");
     MixtureDistS d;
-    d.family = family;
-    d.k = k;
-    d.mean_q8 = mean_q8 + o;
-    d.scale_idx = scale_idx + o;
-    d.weight = weight + o;
-    d.sup = mixture_support(family, k, d.mean_q8, d.scale_idx, d.weight);
+    d.set(family, k, mean_q8 + o, scale_idx + o, weight + o);
+    d.sup = mixture_support(family, k, mean_q8 + o, scale_idx + o, weight + o);
     return d;
   }
 };

@@ -69,12 +69,12 @@ NC_HD Interval uniform_interval(uint32_t value, int bits) {
 
 // Family CDF at (x - mean) / scale, x given in Q8 (the caller passes 2v - 1 half-steps as Q8),
 // as Q30. Piecewise-linear interpolation of the committed table: monotone in x by construction.
-NC_HD uint32_t family_cdf_q30(int family, int64_t x_q8, int32_t mean_q8, int scale_idx) {
+NC_HD uint32_t family_cdf_q30_inv(const uint32_t* tab, int64_t x_q8, int32_t mean_q8, int64_t inv_q24) {
   int64_t d = x_q8 - int64_t(mean_q8);
   if (d > kDeltaClamp) d = kDeltaClamp;
   if (d < -kDeltaClamp) d = -kDeltaClamp;
   // Q8 * Q24 = Q32 -> Q16 (arithmetic shift: floor).
-  int64_t t = (d * kInvScale[scale_idx]) >> 16;
+  int64_t t = (d * inv_q24) >> 16;
   constexpr int64_t kTMin = -(int64_t(kCdfTMax) << 16);
   constexpr int64_t kTMax = (int64_t(kCdfTMax) << 16) - 1;
   if (t < kTMin) t = kTMin;
@@ -82,9 +82,12 @@ NC_HD uint32_t family_cdf_q30(int family, int64_t x_q8, int32_t mean_q8, int sca
   const uint32_t u = uint32_t(t - kTMin);  // [0, 2^21)
   const uint32_t j = u >> 9;               // step 1/128 = 2^9 in Q16
   const uint32_t frac = u & 511u;
-  const uint32_t* tab = kCdfTable[family];
   const uint32_t a = tab[j], b = tab[j + 1];
   return a + uint32_t((uint64_t(b - a) * frac) >> 9);
+}
+
+NC_HD uint32_t family_cdf_q30(int family, int64_t x_q8, int32_t mean_q8, int scale_idx) {
+  return family_cdf_q30_inv(kCdfTable[family], x_q8, mean_q8, kInvScale[scale_idx]);
 }
 
 // The "leaky" quantised CDF of a support [lo, lo + n) followed by one escape symbol:
@@ -128,23 +131,33 @@ struct ParamDist {
 };
 
 // A mixture of K components of one family, weights in Q16 summing to exactly 2^16.
+// Components with weight 0 are dropped; the others' constants are held locally.
 struct MixtureDist {
-  int family;
-  int k;
-  const int32_t* mean_q8;   // [k]
-  const int32_t* scale_idx;  // [k]
-  const int32_t* weight;    // [k]
+  const uint32_t* tab;
+  int k;  // components with weight > 0
+  int32_t mean_q8[kMaxMixture];
+  int64_t inv[kMaxMixture];
+  uint32_t weight[kMaxMixture];
   Support sup;
+
+  NC_HD void set(int family, int kk, const int32_t* m, const int32_t* s, const int32_t* w) {
+    tab = kCdfTable[family];
+    k = 0;
+    for (int c = 0; c < kk; ++c) {
+      if (w[c] == 0) continue;
+      mean_q8[k] = m[c];
+      inv[k] = kInvScale[s[c]];
+      weight[k] = uint32_t(w[c]);
+      ++k;
+    }
+  }
 
   NC_HD uint32_t cdf(int64_t v) const {
     const int64_t kk = v - sup.lo;
     if (kk == 0) return 0;
     const int64_t x = (v << kMeanFracBits) - (1 << (kMeanFracBits - 1));
     uint64_t acc = 0;
-    for (int c = 0; c < k; ++c) {
-      if (weight[c] == 0) continue;
-      acc += uint64_t(uint32_t(weight[c])) * family_cdf_q30(family, x, mean_q8[c], scale_idx[c]);
-    }
+    for (int c = 0; c < k; ++c) acc += uint64_t(weight[c]) * family_cdf_q30_inv(tab, x, mean_q8[c], inv[c]);
     return leaky(uint32_t(acc >> 16), kk, sup.n);
   }
 };
@@ -178,8 +191,10 @@ NC_HD Support mixture_support(int family, int k, const int32_t* mean_q8, const i
 // evaluated from the parameters, with no per-symbol table.
 template <class Dist>
 NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, uint32_t c_end, Interval* iv) {
+  // Tracks c(a) and c(b + 1) so that the interval needs no extra CDF evaluation. (A
+  // branch-free variant measured slower: it needs one more evaluation of c per symbol.)
   int64_t a = d.sup.lo, b = d.sup.lo + int64_t(d.sup.n) - 1;
-  uint32_t ca = 0, cb = c_end;  // ca = c(a), cb = c(b + 1)
+  uint32_t ca = 0, cb = c_end;
   while (a < b) {
     const int64_t mid = a + ((b - a + 1) >> 1);
     const uint32_t cm = d.cdf(mid);
