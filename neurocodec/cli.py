@@ -38,7 +38,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 # Modules that add sub-commands: each has `register(subparsers)` adding parsers whose
 # defaults set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("neurocodec.evaluate.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:

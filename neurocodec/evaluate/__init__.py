@@ -1,0 +1,12 @@
+"""Evaluation: metrics per modality, classical baselines, the RD runner, BD-rate, plots, published curves.
+
+- :mod:`metrics`     quality metrics registered per modality (PSNR-RGB, MS-SSIM for images)
+- :mod:`modalities`  how the runner lists, loads, sizes and codes items of each modality
+- :mod:`baselines`   JPEG, WebP, AVIF (Pillow), HEVC and AV1 intra (PyAV) as codec adapters
+- :mod:`runner`      ``neurocodec eval``: one result JSON per (codec, data set)
+- :mod:`results`     the result file schema and RD curves read from it
+- :mod:`bd`          Bjøntegaard delta rate / quality with PCHIP interpolation
+- :mod:`report`      BD-rate tables
+- :mod:`plots`       RD figures
+- :mod:`reference`   published Kodak curves shipped with the package
+"""

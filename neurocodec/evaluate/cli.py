@@ -1,0 +1,130 @@
+"""`neurocodec eval` and `neurocodec plot`: RD results from real files, and their figures and tables."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+from pathlib import Path
+
+from neurocodec.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _ints(s: str) -> list[int]:
+    try:
+        return [int(x) for x in _csv(s)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from neurocodec.evaluate.runner import EvalConfig, run_eval
+
+    cfg = EvalConfig(
+        modality=args.modality, data=Path(args.data), codecs=_csv(args.codecs), out=Path(args.out),
+        workers=args.workers, limit=args.limit, qualities=args.qualities, levels=args.levels, force=args.force,
+        skip_unavailable=args.skip_unavailable, dataset_name=args.dataset_name, progress=not args.no_progress,
+    )
+    if not cfg.codecs:
+        raise InputError("--codecs names no codec")
+    written, skipped = run_eval(cfg)
+    for p in written:
+        print(p)
+    for name in skipped:
+        print(f"skipped {name}: not available")
+    return 0
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        hits = sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
+        if not hits:
+            raise InputError(f"no result files match {p}")
+        for h in hits:
+            hp = Path(h)
+            out += sorted(hp.glob("*.json")) if hp.is_dir() else [hp]
+    if not out:
+        raise InputError("no result files given")
+    return out
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from neurocodec.evaluate.metrics import plot_keys
+    from neurocodec.evaluate.plots import plot_rd
+    from neurocodec.evaluate.reference import DEFAULT_PUBLISHED, published_curve
+    from neurocodec.evaluate.report import bd_table, markdown_table
+    from neurocodec.evaluate.results import load_curves
+
+    curves = load_curves(_expand(args.results))
+    modality = curves[0].modality
+    names = [] if args.published == "none" else (DEFAULT_PUBLISHED if args.published == "default" else _csv(args.published))
+    if names and modality != "image":
+        raise InputError("published reference curves exist for images (Kodak) only; use --published none")
+    published = [published_curve(n) for n in names]
+    plot_rd(curves + published, modality=modality, title=args.title, out=args.output, xmax=args.xmax)
+    print(args.output)
+    if args.table:
+        by_codec = {c.codec: c for c in curves}
+        anchor_names = _csv(args.anchors) if args.anchors else [c.codec for c in curves if c.codec in BASELINE_ANCHORS]
+        anchors = []
+        for n in anchor_names:
+            if n in by_codec:
+                anchors.append(by_codec[n])
+            else:
+                anchors.append(published_curve(n))
+        tests = [c for c in curves if args.all_rows or c.codec not in anchor_names] or curves
+        text = [f"# BD-rate on {curves[0].extra.get('dataset', '')}\n",
+                "Negative: fewer bits than the column's codec for the same quality (Bjøntegaard, PCHIP, "
+                "overlapping quality range). Published curves are CompressAI's/papers' numbers, not measured here.\n"]
+        for key in plot_keys(modality):
+            rows = bd_table(tests, anchors, key, "rate")
+            text.append(f"\n## BD-rate, {key}\n\n" + markdown_table(rows, [a.label for a in anchors]))
+        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.table).write_text("".join(text))
+        print(args.table)
+    return 0
+
+
+# measured baselines used as table columns when --anchors is not given
+BASELINE_ANCHORS = ("jpeg", "jpeg-444", "webp", "avif", "avif-444", "hevc-intra", "av1-intra")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `eval` and `plot` sub-commands."""
+    p = subparsers.add_parser("eval", help="measure rate-distortion of codecs on a data set (one JSON per codec)",
+                              description="Encode and decode every item at every quality level; bits from the real "
+                              "encoded bytes, metrics from the decoded output. Re-running skips finished entries.")
+    p.add_argument("--modality", default="image", help="media kind (default: image)")
+    p.add_argument("--data", required=True, help="data set folder, or a name under $NEUROCODEC_DATA (e.g. kodak)")
+    p.add_argument("--codecs", required=True, help="comma-separated codec names, e.g. jpeg,webp,avif,hevc-intra,av1-intra,hyperprior")
+    p.add_argument("--out", required=True, help="folder for the result JSON files")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--limit", type=int, help="only the first K items (sorted by name)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--qualities", type=_ints, help="quality levels in each codec's own units, e.g. 50,90")
+    g.add_argument("--levels", type=int, help="N levels spread evenly over each codec's default sweep")
+    p.add_argument("--dataset-name", help="name recorded in the results (default: the folder name)")
+    p.add_argument("--force", action="store_true", help="recompute a result file made with other settings or versions")
+    p.add_argument("--skip-unavailable", action="store_true", help="warn about and skip codecs that are not installed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval)
+
+    p = subparsers.add_parser("plot", help="draw RD curves (and a BD-rate table) from result JSON files")
+    p.add_argument("results", nargs="+", help="result JSON files or folders (globs allowed)")
+    p.add_argument("-o", "--output", default="rd.png", help="figure file (default rd.png)")
+    p.add_argument("--published", default="default",
+                   help="published Kodak curves to draw: 'default', 'none', or comma-separated names/substrings")
+    p.add_argument("--title", help="figure title")
+    p.add_argument("--xmax", type=float, help="crop the rate axis at this value")
+    p.add_argument("--table", help="also write a Markdown BD-rate table here")
+    p.add_argument("--anchors", help="table columns: measured codec names or published series "
+                   "(default: the measured classical codecs)")
+    p.add_argument("--all-rows", action="store_true", help="table rows for the anchors too")
+    p.set_defaults(func=_plot)

@@ -1,0 +1,153 @@
+"""What the runner needs to know about a kind of media, registered per modality.
+
+A :class:`Modality` lists the items of a data set, loads one item, describes its size, turns a
+byte count into a rate, and finds codecs by name. The runner, the result files, BD-rate and the
+plots only go through this object, so audio (kbps; PESQ, STOI, SI-SDR, mel distance) and video
+(bpp per frame; per-frame PSNR-RGB) plug in by registering a Modality and their metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from neurocodec.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+class CodecUnavailableError(InputError):
+    """A codec name that is unknown, or whose implementation is not installed."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """How the runner handles one kind of media.
+
+    - ``list_items(folder)`` -> sorted item paths of a data set;
+    - ``load(path)`` -> the media (e.g. uint8 HxWx3 for images);
+    - ``describe(media)`` -> size fields stored per item (e.g. height, width, pixels);
+    - ``rate(n_bytes, size)`` -> rate fields, including ``rate_key`` (e.g. ``bpp``);
+    - ``load_codec(name)`` -> a codec adapter; ``encode(codec, media, quality) -> bytes`` and
+      ``decode(codec, bytes) -> media`` call it.
+    """
+
+    name: str
+    rate_key: str
+    rate_label: str
+    list_items: Callable[[Path], list[Path]]
+    load: Callable[[Path], Any]
+    describe: Callable[[Any], dict[str, Any]]
+    rate: Callable[[int, dict[str, Any]], dict[str, float]]
+    load_codec: Callable[[str], Any]
+    encode: Callable[[Any, Any, int], bytes]
+    decode: Callable[[Any, bytes], Any]
+    known_codecs: Callable[[], list[str]]
+
+
+_MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(m: Modality) -> None:
+    _MODALITIES[m.name] = m
+
+
+def get_modality(name: str) -> Modality:
+    if name not in _MODALITIES:
+        raise InputError(f"unknown modality {name!r} (known: {', '.join(sorted(_MODALITIES))})")
+    return _MODALITIES[name]
+
+
+def modality_names() -> list[str]:
+    return sorted(_MODALITIES)
+
+
+# --------------------------------------------------------------------------- images
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _image_items(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise InputError(f"data set folder {folder} does not exist")
+    items = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not items:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return items
+
+
+def _image_load(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"cannot read image {path}: {e}") from None
+
+
+def _image_describe(img: np.ndarray) -> dict[str, Any]:
+    h, w = img.shape[:2]
+    return {"height": int(h), "width": int(w), "pixels": int(h * w)}
+
+
+def _image_rate(n_bytes: int, size: dict[str, Any]) -> dict[str, float]:
+    return {"bpp": 8.0 * n_bytes / size["pixels"]}
+
+
+def _image_codec(name: str) -> Any:
+    from neurocodec.evaluate.baselines import CLASSICAL_IMAGE_CODECS, classical_image_codec
+
+    if name in CLASSICAL_IMAGE_CODECS:
+        return classical_image_codec(name)
+    try:
+        from neurocodec.codecs.registry import load_image_codec
+    except ImportError as e:
+        raise CodecUnavailableError(
+            f"codec {name!r} is not available: it is not a classical codec "
+            f"({', '.join(CLASSICAL_IMAGE_CODECS)}) and the neural codec registry cannot be imported ({e})"
+        ) from None
+    try:
+        return load_image_codec(name)
+    except (KeyError, LookupError, FileNotFoundError) as e:
+        raise CodecUnavailableError(f"unknown or unavailable image codec {name!r}: {e}") from None
+
+
+def _image_known() -> list[str]:
+    from neurocodec.evaluate.baselines import CLASSICAL_IMAGE_CODECS
+
+    return list(CLASSICAL_IMAGE_CODECS)
+
+
+def _image_encode(codec: Any, img: np.ndarray, quality: int) -> bytes:
+    data = codec.encode_image(img, quality)
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{codec.name}.encode_image returned {type(data).__name__}, not bytes")
+    return bytes(data)
+
+
+def _image_decode(codec: Any, data: bytes) -> np.ndarray:
+    out = np.asarray(codec.decode_image(data))
+    if out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != 3:
+        raise InputError(f"{codec.name}.decode_image returned {out.dtype} {out.shape}, not uint8 HxWx3")
+    return out
+
+
+IMAGE = Modality(
+    name="image",
+    rate_key="bpp",
+    rate_label="bits per pixel",
+    list_items=_image_items,
+    load=_image_load,
+    describe=_image_describe,
+    rate=_image_rate,
+    load_codec=_image_codec,
+    encode=_image_encode,
+    decode=_image_decode,
+    known_codecs=_image_known,
+)
+register_modality(IMAGE)

@@ -1,0 +1,307 @@
+"""The rate–distortion runner: every codec, every quality level, every item of a data set.
+
+For each (codec, data set) it writes one result file (see :mod:`results`), updated as entries
+finish, so an interrupted run loses little and a re-run skips the (quality, item) entries the
+file already holds. Rates come from the bytes the codec returned; metrics from its decoded
+output. Everything modality-specific goes through a :class:`~modalities.Modality` and the
+metric registry, so the runner itself is the same for images, audio and video.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import logging
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocodec import __version__
+from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.evaluate import metrics as metrics_mod
+from neurocodec.evaluate.modalities import CodecUnavailableError, Modality, get_modality
+from neurocodec.evaluate.results import SCHEMA, read_json, result_path, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    """What to run. `qualities` (codec units) or `levels` (that many levels spread evenly over
+    each codec's default sweep) narrow the sweep; `limit` takes the first K items (sorted)."""
+
+    modality: str
+    data: Path
+    codecs: list[str]
+    out: Path
+    workers: int = 1
+    limit: int | None = None
+    qualities: list[int] | None = None
+    levels: int | None = None
+    force: bool = False
+    skip_unavailable: bool = False
+    dataset_name: str | None = None
+    progress: bool = True
+
+
+def resolve_data(data: str | Path) -> Path:
+    """A data set folder: the path itself, or a name under $NEUROCODEC_DATA (default ../shared/data)."""
+    p = Path(data)
+    if p.is_dir():
+        return p
+    root = Path(os.environ.get("NEUROCODEC_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    if not p.is_absolute() and (root / p).is_dir():
+        return root / p
+    raise InputError(f"data set {data} not found (nor under $NEUROCODEC_DATA={root})")
+
+
+def select_qualities(codec: Any, qualities: list[int] | None, levels: int | None) -> list[int]:
+    """The quality levels to run for `codec`."""
+    sweep = [int(q) for q in codec.qualities]
+    if qualities:
+        rng = getattr(codec, "quality_range", None)
+        for q in qualities:
+            ok = rng[0] <= q <= rng[1] if rng else q in sweep
+            if not ok:
+                allowed = f"[{rng[0]}, {rng[1]}]" if rng else str(sweep)
+                raise InputError(f"{codec.name}: quality {q} is not available (allowed: {allowed})")
+        return sorted(set(int(q) for q in qualities))
+    if levels:
+        if levels < 1:
+            raise InputError("--levels must be at least 1")
+        idx = np.unique(np.round(np.linspace(0, len(sweep) - 1, min(levels, len(sweep)))).astype(int))
+        return [sweep[i] for i in idx]
+    return sweep
+
+
+def codec_description(codec: Any) -> dict[str, Any]:
+    """What a result file records about a codec (adapters may lack the optional fields)."""
+    from neurocodec.evaluate.baselines import ClassicalImageCodec
+
+    desc: dict[str, Any] = {
+        "name": codec.name,
+        "label": getattr(codec, "label", codec.name),
+        "kind": "classical" if isinstance(codec, ClassicalImageCodec) else "neural",
+        "quality_meaning": getattr(codec, "quality_meaning", "codec quality index"),
+        "size_note": getattr(codec, "size_note", "whole neurocodec .bin file (container header included)"),
+        "settings": dict(getattr(codec, "settings", {}) or {}),
+        "versions": {"neurocodec": __version__, **dict(getattr(codec, "versions", {}) or {})},
+    }
+    wh = getattr(codec, "weights_hash", None)
+    if wh is not None:
+        desc["weights_hash"] = wh.hex() if isinstance(wh, (bytes, bytearray)) else str(wh)
+    return desc
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment(workers: int) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": _version("torch"),
+        "pytorch-msssim": _version("pytorch-msssim"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "workers": workers,
+        "timing": "encode_s/decode_s: wall seconds of the codec's encode/decode call alone (colour "
+        "conversion inside the adapter included, file reading and metrics excluded), one item at a time "
+        f"in each of {workers} worker(s)",
+    }
+
+
+# --------------------------------------------------------------------------- one entry
+
+_CODECS: dict[tuple[str, str], Any] = {}
+
+
+def _codec(modality: Modality, name: str) -> Any:
+    key = (modality.name, name)
+    if key not in _CODECS:
+        _CODECS[key] = modality.load_codec(name)
+    return _CODECS[key]
+
+
+def evaluate_item(modality: Modality, codec: Any, path: Path, item: str, quality: int) -> dict[str, Any]:
+    """Encode, decode and measure one item at one quality: the per-item record."""
+    media = modality.load(path)
+    size = modality.describe(media)
+    t0 = time.perf_counter()
+    data = modality.encode(codec, media, quality)
+    t1 = time.perf_counter()
+    decoded = modality.decode(codec, data)
+    t2 = time.perf_counter()
+    values = metrics_mod.compute(modality.name, media, decoded)
+    return {"item": item, **size, "bytes": len(data), **modality.rate(len(data), size), **values,
+            "encode_s": t1 - t0, "decode_s": t2 - t1}
+
+
+def _work(modality_name: str, codec_name: str, path: str, item: str, quality: int) -> dict[str, Any]:
+    modality = get_modality(modality_name)
+    return evaluate_item(modality, _codec(modality, codec_name), Path(path), item, quality)
+
+
+def _init_worker(extra_modules: list[str]) -> None:
+    import importlib
+
+    for m in extra_modules:  # modalities / metrics registered outside this package
+        importlib.import_module(m)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+# --------------------------------------------------------------------------- one codec
+
+
+def _levels(modality: Modality, records: dict[tuple[int, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    by_q: dict[int, list[dict[str, Any]]] = {}
+    for (q, _), rec in records.items():
+        by_q.setdefault(q, []).append(rec)
+    levels = []
+    for q in sorted(by_q):
+        recs = sorted(by_q[q], key=lambda r: r["item"])
+        mean: dict[str, Any] = {"bytes": float(np.mean([r["bytes"] for r in recs]))}
+        for k in modality.rate(1, recs[0]):  # rate keys, averaged per item
+            mean[k] = float(np.mean([r[k] for r in recs]))
+        mean.update(metrics_mod.mean_values(modality.name, recs))
+        for k in ("encode_s", "decode_s"):
+            mean[k] = float(np.mean([r[k] for r in recs]))
+        levels.append({"quality": q, "n_items": len(recs), "mean": mean, "items": recs})
+    return levels
+
+
+def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc: dict[str, Any]) -> str | None:
+    """Why an existing result file cannot be extended, or None."""
+    if doc.get("modality") != modality.name:
+        return f"its modality is {doc.get('modality')!r}"
+    old = doc.get("codec", {})
+    for key in ("name", "settings", "versions", "weights_hash"):
+        if old.get(key) != desc.get(key):
+            return f"codec {key} differ: file has {old.get(key)!r}, now {desc.get(key)!r}"
+    return None
+
+
+def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, items: list[Path]) -> Path:
+    """Run one codec over `items`; returns the result file path."""
+    codec = _codec(modality, name)
+    desc = codec_description(codec)
+    dataset = cfg.dataset_name or data_dir.name
+    path = result_path(cfg.out, dataset, codec.name)
+    qualities = select_qualities(codec, cfg.qualities, cfg.levels)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    records: dict[tuple[int, str], dict[str, Any]] = {}
+    created = now
+    if path.exists() and not cfg.force:
+        old = read_json(path)
+        why = _check_compatible(path, old, modality, desc)
+        if why:
+            raise InputError(f"{path} was made with other settings ({why}); use --force to recompute it")
+        created = old.get("created", now)
+        for lv in old["levels"]:
+            for rec in lv["items"]:
+                records[(lv["quality"], rec["item"])] = rec
+    names = {p: p.relative_to(data_dir).as_posix() for p in items}
+    todo = [(q, p) for q in qualities for p in items if (q, names[p]) not in records]
+    log.info("%s: %d entries to run, %d already in %s", codec.name, len(todo), len(records), path)
+
+    def save() -> None:
+        all_items = sorted({item for _, item in records})
+        write_json(path, {
+            "schema": SCHEMA,
+            "modality": modality.name,
+            "rate_key": modality.rate_key,
+            "dataset": {"name": dataset, "path": str(data_dir), "items": all_items},
+            "codec": desc,
+            "environment": environment(cfg.workers),
+            "metrics": {v.key: {"label": v.label, "unit": v.unit, "higher_is_better": v.higher_is_better}
+                        for v in metrics_mod.values_for(modality.name).values()},
+            "created": created,
+            "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "levels": _levels(modality, records),
+        })
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"{codec.name} on {dataset}", unit="item", disable=not cfg.progress, file=sys.stderr)
+    last_save = time.monotonic()
+
+    def done(q: int, rec: dict[str, Any]) -> None:
+        nonlocal last_save
+        records[(q, rec["item"])] = rec
+        bar.update(1)
+        if time.monotonic() - last_save > 2.0:
+            save()
+            last_save = time.monotonic()
+
+    try:
+        if cfg.workers <= 1 or len(todo) <= 1:
+            for q, p in todo:
+                done(q, _run_one(modality, codec, p, names[p], q))
+        else:
+            extra = sorted({m for m in (modality.list_items.__module__, metrics_mod.__name__)})
+            with cf.ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(extra,)) as pool:
+                futs = {pool.submit(_work, modality.name, name, str(p), names[p], q): (q, p) for q, p in todo}
+                try:
+                    for fut in cf.as_completed(futs):
+                        q, p = futs[fut]
+                        try:
+                            done(q, fut.result())
+                        except NeurocodecError as e:
+                            raise type(e)(f"{codec.name} on {names[p]} at quality {q}: {e}") from None
+                except BaseException:
+                    for f in futs:
+                        f.cancel()
+                    raise
+    finally:
+        bar.close()
+        if records:
+            save()
+    return path
+
+
+def _run_one(modality: Modality, codec: Any, path: Path, item: str, quality: int) -> dict[str, Any]:
+    try:
+        return evaluate_item(modality, codec, path, item, quality)
+    except NeurocodecError as e:
+        raise type(e)(f"{codec.name} on {item} at quality {quality}: {e}") from None
+
+
+def run_eval(cfg: EvalConfig) -> tuple[list[Path], list[str]]:
+    """Run every codec of `cfg`; returns (result files written, codecs skipped as unavailable)."""
+    modality = get_modality(cfg.modality)
+    if cfg.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise InputError("--limit must be at least 1")
+    data_dir = resolve_data(cfg.data)
+    items = modality.list_items(data_dir)[: cfg.limit]
+    written, skipped = [], []
+    for name in dict.fromkeys(cfg.codecs):  # unique, in order
+        try:
+            _codec(modality, name)
+        except CodecUnavailableError as e:
+            if not cfg.skip_unavailable:
+                raise
+            log.warning("skipping %s: %s", name, e)
+            skipped.append(name)
+            continue
+        written.append(run_codec(cfg, modality, name, data_dir, items))
+    return written, skipped

@@ -1,0 +1,106 @@
+"""The runner on real files: rates from real bytes, resumable, parallel, modality-agnostic."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurocodec.errors import InputError
+from neurocodec.evaluate import runner
+from neurocodec.evaluate.modalities import CodecUnavailableError
+from neurocodec.evaluate.results import curve_from_result, read_json, result_path
+from neurocodec.evaluate.runner import EvalConfig, run_eval
+
+
+def _cfg(data: Path, out: Path, **kw) -> EvalConfig:
+    return EvalConfig(modality="image", data=data, codecs=kw.pop("codecs", ["jpeg"]), out=out, progress=False, **kw)
+
+
+def test_result_file_holds_real_rates_and_metrics(crop_folder, tmp_path):
+    (path,), skipped = run_eval(_cfg(crop_folder, tmp_path, qualities=[30, 90]))
+    assert skipped == [] and path == result_path(tmp_path, crop_folder.name, "jpeg")
+    doc = read_json(path)
+    assert doc["modality"] == "image" and doc["rate_key"] == "bpp"
+    assert doc["codec"]["settings"]["subsampling"] == "4:2:0" and doc["codec"]["versions"]["pillow"]
+    assert [lv["quality"] for lv in doc["levels"]] == [30, 90]
+    from neurocodec.evaluate.baselines import classical_image_codec
+    from PIL import Image
+
+    jpeg = classical_image_codec("jpeg")
+    for lv in doc["levels"]:
+        assert lv["n_items"] == 3
+        for rec in lv["items"]:
+            img = np.asarray(Image.open(crop_folder / rec["item"]).convert("RGB"))
+            # the very bytes the codec writes, counted
+            assert rec["bytes"] == len(jpeg.encode_image(img, lv["quality"]))
+            assert rec["bpp"] == pytest.approx(8 * rec["bytes"] / (192 * 192))
+            assert rec["pixels"] == 192 * 192 and rec["encode_s"] >= 0 and rec["decode_s"] >= 0
+        assert lv["mean"]["bpp"] == pytest.approx(np.mean([r["bpp"] for r in lv["items"]]))
+        assert lv["mean"]["psnr_rgb"] == pytest.approx(np.mean([r["psnr_rgb"] for r in lv["items"]]))
+        assert lv["mean"]["ms_ssim_db"] == pytest.approx(-10 * math.log10(1 - lv["mean"]["ms_ssim"]))
+    lo, hi = doc["levels"]
+    assert hi["mean"]["bpp"] > lo["mean"]["bpp"] and hi["mean"]["psnr_rgb"] > lo["mean"]["psnr_rgb"] > 25
+    curve = curve_from_result(doc)
+    assert list(curve.rate) == sorted(curve.rate) and curve.values["psnr_rgb"].size == 2
+
+
+def test_rerun_skips_finished_entries_and_extends(crop_folder, tmp_path, monkeypatch):
+    run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=2))
+    calls = []
+    real = runner.evaluate_item
+    monkeypatch.setattr(runner, "evaluate_item", lambda *a: calls.append(a[3:]) or real(*a))
+    run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=2))
+    assert calls == []
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path, qualities=[50, 70]))
+    assert sorted(calls) == sorted([("kodim23.png", 50), ("kodim03.png", 70), ("kodim07.png", 70), ("kodim23.png", 70)])
+    assert [lv["n_items"] for lv in read_json(path)["levels"]] == [3, 3]
+
+
+def test_other_settings_are_refused_unless_forced(crop_folder, tmp_path):
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=1))
+    doc = read_json(path)
+    doc["codec"]["versions"]["pillow"] = "0.0"
+    from neurocodec.evaluate.results import write_json
+
+    write_json(path, doc)
+    with pytest.raises(InputError, match="--force"):
+        run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=1))
+    run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=1, force=True))
+    assert read_json(path)["codec"]["versions"]["pillow"] != "0.0"
+
+
+def test_levels_pick_an_even_spread():
+    class C:
+        name, qualities = "x", [1, 2, 3, 4, 5, 6, 7]
+
+    assert runner.select_qualities(C(), None, 2) == [1, 7]
+    assert runner.select_qualities(C(), None, 3) == [1, 4, 7]
+    with pytest.raises(InputError):
+        runner.select_qualities(C(), [9], None)
+
+
+def test_workers_give_the_same_bytes(crop_folder, tmp_path):
+    (p1,), _ = run_eval(_cfg(crop_folder, tmp_path / "a", codecs=["webp"], qualities=[40, 80]))
+    (p2,), _ = run_eval(_cfg(crop_folder, tmp_path / "b", codecs=["webp"], qualities=[40, 80], workers=2))
+    b1 = [[r["bytes"] for r in lv["items"]] for lv in read_json(p1)["levels"]]
+    b2 = [[r["bytes"] for r in lv["items"]] for lv in read_json(p2)["levels"]]
+    assert b1 == b2 and read_json(p2)["environment"]["workers"] == 2
+
+
+def test_unavailable_codecs(crop_folder, tmp_path):
+    with pytest.raises(CodecUnavailableError, match="hyperprior"):
+        run_eval(_cfg(crop_folder, tmp_path, codecs=["hyperprior"]))
+    written, skipped = run_eval(_cfg(crop_folder, tmp_path, codecs=["nosuchcodec", "jpeg"], qualities=[50], limit=1,
+                                     skip_unavailable=True))
+    assert skipped == ["nosuchcodec"] and len(written) == 1
+
+
+def test_missing_data_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        run_eval(_cfg(tmp_path / "nothing-here", tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        run_eval(_cfg(tmp_path / "empty", tmp_path))
