@@ -294,12 +294,12 @@ class SvtAv1IntraCodec(ClassicalImageCodec):
         super().__init__(
             "av1-intra",
             "AV1 intra 4:2:0 (SVT-AV1)",
-            [58, 52, 46, 40, 34, 28, 22, 16],
+            [56, 50, 44, 38, 32, 26, 20, 14, 8],
             (1, 63),
             "SVT-AV1 CRF (lower = better)",
             "raw AV1 OBU stream (low-overhead format: temporal delimiter, reduced still-picture "
             "sequence header, one frame), no container; picture size is in the sequence header",
-            {"preset": "6", "chroma": "4:2:0 (SVT-AV1 main profile: 4:4:4 is not supported)",
+            {"preset": "4", "chroma": "4:2:0 (SVT-AV1 main profile: 4:4:4 is not supported)",
              "colour": "BT.601 full-range YCbCr (own conversion, 2x2 box down / bilinear up)",
              "svtav1-params": "avif=1:lp=1", "threads": 1},
         )

@@ -143,8 +143,14 @@ def ms_ssim_rgb(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None]
 
-    with torch.no_grad():
-        v = float(ms_ssim(t(ref), t(dec), data_range=255.0, size_average=True))
+    # one thread: small convolutions gain little from more, and lose badly on a busy machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            v = float(ms_ssim(t(ref), t(dec), data_range=255.0, size_average=True))
+    finally:
+        torch.set_num_threads(threads)
     return {"ms_ssim": v, "ms_ssim_db": ms_ssim_db(v)}
 
 

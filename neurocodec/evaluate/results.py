@@ -60,6 +60,9 @@ def write_json(path: str | Path, doc: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(_clean(doc), f, indent=1, allow_nan=False)
         f.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
     os.replace(tmp, path)
 
 
@@ -116,7 +119,8 @@ def curve_from_result(doc: dict[str, Any], label: str | None = None) -> Curve:
         values={k: v[order] for k, v in values.items()},
         codec=doc["codec"]["name"],
         source=f"measured on {doc['dataset']['name']} ({'/'.join(map(str, n_items))} items)",
-        extra={"qualities": [levels[i]["quality"] for i in order], "dataset": doc["dataset"]["name"], "n_items": n_items},
+        extra={"qualities": [levels[i]["quality"] for i in order], "dataset": doc["dataset"]["name"], "n_items": n_items,
+               "kind": doc["codec"].get("kind", "")},
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -92,13 +93,16 @@ def codec_description(codec: Any) -> dict[str, Any]:
         "kind": "classical" if isinstance(codec, ClassicalImageCodec) else "neural",
         "quality_meaning": getattr(codec, "quality_meaning", "codec quality index"),
         "size_note": getattr(codec, "size_note", "whole neurocodec .bin file (container header included)"),
-        "settings": dict(getattr(codec, "settings", {}) or {}),
+        "settings": dict(getattr(codec, "settings", None) or getattr(codec, "config", None) or {}),
         "versions": {"neurocodec": __version__, **dict(getattr(codec, "versions", {}) or {})},
     }
     wh = getattr(codec, "weights_hash", None)
+    if callable(wh):
+        wh = wh()
     if wh is not None:
         desc["weights_hash"] = wh.hex() if isinstance(wh, (bytes, bytearray)) else str(wh)
-    return desc
+    # as it reads back from JSON (tuples become lists), so that a re-run compares equal
+    return json.loads(json.dumps(desc, default=str))
 
 
 def _version(dist: str) -> str | None:
