@@ -1,0 +1,152 @@
+"""What every learned image codec shares: quality levels (gain vectors), padding, the
+image <-> tensor <-> .bin path, and the estimated rate.
+
+Variable rate: one model covers Q quality levels. The analysis output is multiplied by a
+learned positive per-channel gain of the level and the synthesis input by a learned inverse
+gain (gain units, Cui et al. 2021); training draws a level per batch with its own lambda.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neurocodec import bitstream
+from neurocodec.bitstream import Payload
+from neurocodec.codecs.base import Codec
+from neurocodec.errors import InputError
+from neurocodec.io.images import to_tensor, to_uint8
+
+# Rate-distortion trade-offs of the quality levels (loss = lambda * 255^2 * MSE + bpp),
+# spanning about 0.1 to 1 bpp on Kodak for a hyperprior (CompressAI's levels 1..6).
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+MAX_SIDE = 1 << 15
+
+
+class GainUnits(nn.Module):
+    """Per-quality, per-channel positive gains and inverse gains (log-parametrised)."""
+
+    def __init__(self, qualities: int, channels: int) -> None:
+        super().__init__()
+        init = torch.linspace(-1.0, 1.0, qualities)[:, None].expand(qualities, channels)
+        self.log_gain = nn.Parameter(init.clone())
+        self.log_inv_gain = nn.Parameter(-init.clone())
+
+    def gain(self, q: Tensor) -> Tensor:
+        return self.log_gain[q].exp()[:, :, None, None]
+
+    def inv_gain(self, q: Tensor) -> Tensor:
+        return self.log_inv_gain[q].exp()[:, :, None, None]
+
+
+class ImageCodec(Codec):
+    """Base of learned image codecs; subclasses implement forward/compress_tensor/decompress_tensor.
+
+    Inputs are float [B, 3, H, W] in [0, 1]; `quality` is 1..Q (level index q = quality - 1).
+    """
+
+    modality = "image"
+    pad_multiple = 64
+
+    def __init__(self, qualities: int = len(DEFAULT_LAMBDAS), lambdas: tuple[float, ...] | None = None, **config: Any) -> None:
+        lambdas = tuple(lambdas or DEFAULT_LAMBDAS[:qualities])
+        if len(lambdas) != qualities:
+            raise ValueError("need one lambda per quality level")
+        super().__init__(qualities=qualities, lambdas=lambdas, **config)
+        self.num_qualities = qualities
+        self.lambdas = lambdas
+
+    # ---- runner / CLI interface --------------------------------------------------------------
+    @property
+    def qualities(self) -> list[int]:
+        return list(range(1, self.num_qualities + 1))
+
+    def level(self, quality: int | Tensor, batch: int = 1) -> Tensor:
+        """Quality 1..Q -> level index tensor [batch]."""
+        if isinstance(quality, Tensor):
+            return quality.long()
+        if not 1 <= int(quality) <= self.num_qualities:
+            raise InputError(f"quality must be 1..{self.num_qualities}, got {quality}")
+        return torch.full((batch,), int(quality) - 1, dtype=torch.long)
+
+    def pad(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        ph = (-h) % self.pad_multiple
+        pw = (-w) % self.pad_multiple
+        if not ph and not pw:
+            return x
+        mode = "replicate"
+        return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+    @torch.no_grad()
+    def compress(self, x: Tensor, quality: int) -> tuple[Payload, Tensor]:
+        """Code one image [1, 3, H, W] in [0, 1]: payload and the decoder's reconstruction."""
+        if x.dim() != 4 or x.shape[:2] != (1, 3):
+            raise InputError(f"expected one RGB image [1, 3, H, W], got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE:
+            raise InputError(f"image size {w}x{h} outside 1..{MAX_SIDE}")
+        self.update()
+        q = self.level(quality)
+        sections, x_hat = self.compress_tensor(self.pad(x.contiguous()), q)
+        meta = {"height": int(h), "width": int(w), "quality": int(quality)}
+        return self.payload(meta, sections), x_hat[..., :h, :w].clamp(0, 1)
+
+    @torch.no_grad()
+    def decompress(self, payload: Payload) -> Tensor:
+        self.check(payload)
+        meta = payload.metadata
+        try:
+            h, w, quality = int(meta["height"]), int(meta["width"]), int(meta["quality"])
+        except (KeyError, TypeError, ValueError):
+            raise bitstream.BitstreamError("image .bin lacks height/width/quality") from None
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+            raise bitstream.BitstreamError(f"implausible image size {w}x{h} in file")
+        q = self.level(quality)
+        ph, pw = h + (-h) % self.pad_multiple, w + (-w) % self.pad_multiple
+        x_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
+        return x_hat[..., :h, :w].clamp(0, 1)
+
+    def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
+        """uint8 RGB [H, W, 3] -> .bin bytes."""
+        payload, _ = self.compress(to_tensor(rgb), quality)
+        return bitstream.dumps(payload)
+
+    def decode_image(self, data: bytes) -> np.ndarray:
+        """.bin bytes -> uint8 RGB [H, W, 3]."""
+        return to_uint8(self.decompress(bitstream.loads(data)))
+
+    def synthesize(self, y_hat: Tensor, q: Tensor) -> Tensor:
+        """g_s on the un-gained latent. The input is made contiguous so that the encoder's
+        reconstruction and the decoder's run the same kernels (a channels-last input would
+        let oneDNN sum in another order: not bit-exact)."""
+        return self.g_s((y_hat * self.gains.inv_gain(q)).contiguous())
+
+    # ---- to implement ------------------------------------------------------------------------
+    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        raise NotImplementedError
+
+    def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def bpp(likelihoods: dict[str, Tensor], num_pixels: int) -> Tensor:
+        """Estimated rate per image [B] in bits per pixel."""
+        total = sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())
+        return total / num_pixels
+
+
+def latent_size(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    return (math.ceil(size[0] / factor), math.ceil(size[1] / factor))
+
+
+def section_bytes(name: str, sections: dict[str, bytes]) -> bytes:
+    try:
+        return sections[name]
+    except KeyError:
+        raise bitstream.BitstreamError(f"file lacks section {name!r}") from None

@@ -1,0 +1,96 @@
+"""Codecs by name, and their checkpoints.
+
+A checkpoint file (``checkpoints/<name>.pt``, or any path) is a torch file holding
+``{"codec": name, "config": {...}, "state_dict": {...}}``; its model card is the JSON file of
+the same stem. Weights are loaded with ``weights_only=True`` (no pickled code).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from neurocodec.codecs.base import Codec
+from neurocodec.errors import InputError, NeurocodecError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+DEFAULT_IMAGE_CODEC = "hyperprior"
+
+
+def _image_builders() -> dict[str, Callable[..., Codec]]:
+    from neurocodec.codecs.image.gmm import CheckerboardGMM
+    from neurocodec.codecs.image.hyperprior import MeanScaleHyperprior
+
+    return {"hyperprior": MeanScaleHyperprior, "gmm": CheckerboardGMM}
+
+
+def builders() -> dict[str, Callable[..., Codec]]:
+    """All registered codec constructors by name."""
+    return dict(_image_builders())
+
+
+def build(name: str, **config: Any) -> Codec:
+    """A fresh (untrained) codec."""
+    try:
+        return builders()[name](**config)
+    except KeyError:
+        raise InputError(f"unknown codec {name!r}; known: {', '.join(sorted(builders()))}") from None
+
+
+def checkpoint_path(name_or_path: str | Path) -> Path:
+    """`checkpoints/<name>.pt` for a registered name, else the path itself."""
+    p = Path(name_or_path)
+    if p.suffix in (".pt", ".ckpt") or p.exists():
+        return p
+    return CHECKPOINT_DIR / f"{name_or_path}.pt"
+
+
+def save_checkpoint(codec: Codec, path: str | Path) -> Path:
+    """Write a codec's weights (with its integer tables) as a checkpoint file."""
+    codec.update()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"codec": codec.name, "config": codec.config, "state_dict": codec.state_dict()}, path)
+    return path
+
+
+def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
+    """Load a trained codec from `checkpoints/<name>.pt` or a checkpoint path (our .pt or a
+    Lightning .ckpt written by neurocodec-train)."""
+    path = checkpoint_path(name_or_path)
+    if not path.exists():
+        raise NeurocodecError(f"no checkpoint at {path}; train one (neurocodec-train fit ...) or pass --checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise NeurocodecError(f"cannot read checkpoint {path}: {e}") from None
+    if "state_dict" in ckpt and "codec" not in ckpt:  # a Lightning checkpoint
+        hp = ckpt.get("hyper_parameters", {})
+        name, config = hp.get("codec"), dict(hp.get("codec_config") or {})
+        state = {k.removeprefix("codec."): v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
+    else:
+        name, config, state = ckpt.get("codec"), dict(ckpt.get("config") or {}), ckpt.get("state_dict")
+    if not name or state is None:
+        raise NeurocodecError(f"{path} is not a neurocodec checkpoint")
+    if "lambdas" in config:
+        config["lambdas"] = tuple(config["lambdas"])
+    codec = build(name, **config)
+    codec.load_state_dict(state)
+    codec.eval()
+    codec.update()
+    return codec
+
+
+def load_image_codec(name: str = DEFAULT_IMAGE_CODEC, checkpoint: str | Path | None = None) -> Codec:
+    """A trained image codec by name (shipped checkpoint) or from a checkpoint path."""
+    codec = load(checkpoint or name)
+    if codec.modality != "image":
+        raise InputError(f"{codec.name} is not an image codec")
+    if checkpoint is None and codec.name != name:
+        raise NeurocodecError(f"checkpoint for {name!r} holds codec {codec.name!r}")
+    return codec

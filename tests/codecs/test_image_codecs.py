@@ -1,0 +1,114 @@
+"""Image codecs: bit-exact round trips at odd sizes, errors on bad files and wrong weights.
+
+Untrained small models exercise the code paths (the coding path does not depend on training);
+the shipped checkpoints are checked in test_checkpoints.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurocodec import bitstream
+from neurocodec.codecs import registry
+from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, NeurocodecError
+
+
+@pytest.fixture(scope="module", params=["hyperprior", "gmm"])
+def codec(request):
+    torch.manual_seed(0)
+    c = registry.build(request.param, N=16, M=24, qualities=3).eval()
+    c.update()
+    return c
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 128 + 60 * np.sin(xx / 9.0)[..., None] * np.cos(yy / 13.0)[..., None] * np.array([1.0, 0.6, -0.4])
+    return np.clip(base + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (64, 64), (513, 769)])
+def test_odd_sizes_roundtrip_bit_exact(codec, size):
+    rgb = _image(*size)
+    from neurocodec.io.images import to_tensor
+
+    payload, x_hat = codec.compress(to_tensor(rgb), quality=2)
+    data = bitstream.dumps(payload)
+    back = codec.decompress(bitstream.loads(data))
+    assert back.shape == (1, 3, *size)
+    assert torch.equal(back, x_hat)  # decoder == encoder's reconstruction, bit for bit
+    assert bitstream.loads(data).metadata == {"height": size[0], "width": size[1], "quality": 2}
+    out = codec.decode_image(data)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+
+
+def test_qualities_are_distinct_and_checked(codec):
+    import copy
+
+    rgb = _image(64, 96)
+    c = copy.deepcopy(codec)
+    with torch.no_grad():  # untrained latents are ~0 at any gain: give the levels real gains
+        c.gains.log_gain.copy_(torch.tensor([2.0, 4.0, 6.0])[:, None].expand_as(c.gains.log_gain))
+    c.refresh_hash()
+    sizes = [len(c.encode_image(rgb, q)) for q in c.qualities]
+    assert sizes[0] < sizes[1] < sizes[2], sizes
+    for bad in (0, len(codec.qualities) + 1):
+        with pytest.raises(InputError, match="quality"):
+            codec.encode_image(rgb, bad)
+
+
+def test_corrupt_and_truncated_files(codec):
+    data = codec.encode_image(_image(40, 50), 1)
+    rng = np.random.default_rng(1)
+    for cut in sorted(set(rng.integers(0, len(data), 40).tolist())):
+        with pytest.raises(BitstreamError):
+            codec.decode_image(data[:cut])
+    for _ in range(40):
+        b = bytearray(data)
+        b[int(rng.integers(len(b)))] ^= int(rng.integers(1, 256))
+        with pytest.raises(NeurocodecError):
+            codec.decode_image(bytes(b))
+
+
+def test_implausible_metadata_is_refused(codec):
+    payload, _ = codec.compress(torch.rand(1, 3, 8, 8), 1)
+    payload.metadata["height"] = 10**9
+    with pytest.raises(BitstreamError, match="size"):
+        codec.decompress(payload)
+    payload.metadata.pop("height")
+    with pytest.raises(BitstreamError):
+        codec.decompress(payload)
+
+
+def test_wrong_weights_or_codec_is_refused(codec):
+    data = codec.encode_image(_image(32, 32), 1)
+    torch.manual_seed(1)
+    other = registry.build(codec.name, N=16, M=24, qualities=3).eval()
+    with pytest.raises(ModelMismatchError, match="same checkpoint"):
+        other.decode_image(data)
+    name = "gmm" if codec.name == "hyperprior" else "hyperprior"
+    with pytest.raises(ModelMismatchError, match="codec"):
+        registry.build(name, N=16, M=24, qualities=3).eval().decode_image(data)
+
+
+def test_bad_tensor_input(codec):
+    with pytest.raises(InputError):
+        codec.compress(torch.rand(3, 8, 8), 1)
+    with pytest.raises(InputError):
+        codec.compress(torch.rand(1, 4, 8, 8), 1)
+
+
+def test_checkpoint_save_and_load(codec, tmp_path):
+    path = registry.save_checkpoint(codec, tmp_path / "c.pt")
+    loaded = registry.load(path)
+    assert loaded.weights_hash() == codec.weights_hash()
+    data = codec.encode_image(_image(24, 40), 2)
+    np.testing.assert_array_equal(loaded.decode_image(data), codec.decode_image(data))
+    with pytest.raises(NeurocodecError, match="no checkpoint"):
+        registry.load(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(NeurocodecError, match="cannot read"):
+        registry.load(tmp_path / "junk.pt")
