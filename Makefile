@@ -29,3 +29,19 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build *.egg-info neurocodec/entropy/*.so
+
+# make results: Kodak rate-distortion of the shipped models and the classical baselines (all 24
+# images; re-runs skip finished entries), then the README's RD figure and BD-rate table.
+RESULTS_DIR ?= results/kodak
+RESULTS_MODELS ?= hyperprior,gmm
+RESULTS_BASELINES ?= jpeg,jpeg-444,webp,avif,hevc-intra,av1-intra
+RESULTS_WORKERS ?= 1
+RESULTS_FIGURE ?= notebooks/figures/kodak_rd.png
+RESULTS_TABLE ?= notebooks/figures/kodak_bd.md
+.PHONY: results
+results: $(STAMP)
+	$(BIN)/neurocodec eval --modality image --data kodak --codecs $(RESULTS_MODELS),$(RESULTS_BASELINES) \
+		--out $(RESULTS_DIR) --workers $(RESULTS_WORKERS) --skip-unavailable
+	$(BIN)/neurocodec plot $(RESULTS_DIR)/kodak-*.json -o $(RESULTS_FIGURE) --xmax 2 --title "Kodak (24 images)" \
+		--table $(RESULTS_TABLE) --all-rows \
+		--anchors "jpeg,webp,avif,hevc-intra,av1-intra,BPG 0.9.8 444 x265 YCbCr,compressai mbt2018-mean mse"

@@ -56,6 +56,7 @@ def _expand(paths: list[str]) -> list[Path]:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from neurocodec.evaluate.bd import bd_rate
     from neurocodec.evaluate.metrics import plot_keys
     from neurocodec.evaluate.plots import plot_rd
     from neurocodec.evaluate.reference import DEFAULT_PUBLISHED, published_curve
@@ -80,9 +81,16 @@ def _plot(args: argparse.Namespace) -> int:
             else:
                 anchors.append(published_curve(n))
         tests = [c for c in curves if args.all_rows or c.codec not in anchor_names] or curves
-        text = [f"# BD-rate on {curves[0].extra.get('dataset', '')}\n",
-                "Negative: fewer bits than the column's codec for the same quality (Bjøntegaard, PCHIP, "
-                "overlapping quality range). Published curves are CompressAI's/papers' numbers, not measured here.\n"]
+        tests.sort(key=lambda c: c.extra.get("kind") != "neural")  # our models first
+        n_items = max(n for c in curves for n in c.extra.get("n_items", [0]))
+        text = [f"# BD-rate on {curves[0].extra.get('dataset', '')} ({n_items} items)\n\n",
+                "Rows against columns. Negative: fewer bits than the column's codec for the same quality "
+                "(Bjøntegaard, PCHIP interpolation over the overlapping quality range). Columns marked "
+                "(published) are CompressAI's published numbers, not measured here.\n"]
+        if modality == "image":
+            bpg, mbt = published_curve("BPG 0.9.8 444 x265 YCbCr"), published_curve("compressai mbt2018-mean mse")
+            check = bd_rate(*bpg.points("psnr_rgb"), *mbt.points("psnr_rgb"))
+            text.append(f"\nCheck of the BD code: published mbt2018-mean vs published BPG, PSNR: {check:+.2f} %.\n")
         for key in plot_keys(modality):
             rows = bd_table(tests, anchors, key, "rate")
             text.append(f"\n## BD-rate, {key}\n\n" + markdown_table(rows, [a.label for a in anchors]))
