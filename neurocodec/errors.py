@@ -35,5 +35,9 @@ class ModelMismatchError(NeurocodecError):
     """The file was encoded by another codec or other weights than the ones decoding it."""
 
 
+class CheckpointNotFoundError(NeurocodecError, FileNotFoundError):
+    """No checkpoint for this codec name or path."""
+
+
 class InputError(NeurocodecError, ValueError):
     """Media or arguments the codec cannot take (size, channels, bit depth, empty input)."""

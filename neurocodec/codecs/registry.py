@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from neurocodec.codecs.base import Codec
-from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
     Lightning .ckpt written by neurocodec-train)."""
     path = checkpoint_path(name_or_path)
     if not path.exists():
-        raise NeurocodecError(f"no checkpoint at {path}; train one (neurocodec-train fit ...) or pass --checkpoint")
+        raise CheckpointNotFoundError(f"no checkpoint at {path}; train one (neurocodec-train fit ...) or pass --checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error

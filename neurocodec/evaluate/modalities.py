@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.errors import CheckpointNotFoundError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,10 @@ def _image_codec(name: str) -> Any:
         ) from None
     try:
         return load_image_codec(name)
-    except (InputError, KeyError, LookupError, FileNotFoundError) as e:  # unknown name
+    except (InputError, KeyError, LookupError, CheckpointNotFoundError) as e:
+        # an unknown name, or a known codec whose checkpoint is not there yet; any other
+        # failure (an unreadable checkpoint, ...) stays an error
         raise CodecUnavailableError(f"unknown or unavailable image codec {name!r}: {e}") from None
-    except NeurocodecError as e:
-        # a known neural codec whose checkpoint is not there yet is "not available";
-        # any other failure (an unreadable checkpoint, ...) stays an error
-        if "no checkpoint" in str(e):
-            raise CodecUnavailableError(f"image codec {name!r} is not available: {e}") from None
-        raise
 
 
 def _image_known() -> list[str]:

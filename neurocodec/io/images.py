@@ -76,6 +76,8 @@ def save_image(rgb: np.ndarray, path: str | Path) -> None:
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [0, 1]."""
+    if not rgb.flags.writeable:  # e.g. np.asarray of a PIL image; torch wants writable memory
+        rgb = rgb.copy()
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0).contiguous()
 
 

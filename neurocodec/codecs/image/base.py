@@ -84,8 +84,9 @@ class ImageCodec(Codec):
         return F.pad(x, (0, pw, 0, ph), mode=mode)
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: int) -> tuple[Payload, Tensor]:
-        """Code one image [1, 3, H, W] in [0, 1]: payload and the decoder's reconstruction."""
+    def compress(self, x: Tensor, quality: int, reconstruct: bool = True) -> tuple[Payload, Tensor | None]:
+        """Code one image [1, 3, H, W] in [0, 1]: payload and the decoder's reconstruction
+        (None with reconstruct=False, which skips the synthesis transform)."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"expected one RGB image [1, 3, H, W], got {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -93,9 +94,10 @@ class ImageCodec(Codec):
             raise InputError(f"image size {w}x{h} outside 1..{MAX_SIDE}")
         self.update()
         q = self.level(quality)
-        sections, x_hat = self.compress_tensor(self.pad(x.contiguous()), q)
+        sections, y_hat = self.compress_tensor(self.pad(x.contiguous()), q)
         meta = {"height": int(h), "width": int(w), "quality": int(quality)}
-        return self.payload(meta, sections), x_hat[..., :h, :w].clamp(0, 1)
+        x_hat = self.synthesize(y_hat, q)[..., :h, :w].clamp(0, 1) if reconstruct else None
+        return self.payload(meta, sections), x_hat
 
     @torch.no_grad()
     def decompress(self, payload: Payload) -> Tensor:
@@ -109,12 +111,12 @@ class ImageCodec(Codec):
             raise bitstream.BitstreamError(f"implausible image size {w}x{h} in file")
         q = self.level(quality)
         ph, pw = h + (-h) % self.pad_multiple, w + (-w) % self.pad_multiple
-        x_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
-        return x_hat[..., :h, :w].clamp(0, 1)
+        y_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
+        return self.synthesize(y_hat, q)[..., :h, :w].clamp(0, 1)
 
     def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
         """uint8 RGB [H, W, 3] -> .bin bytes."""
-        payload, _ = self.compress(to_tensor(rgb), quality)
+        payload, _ = self.compress(to_tensor(rgb), quality, reconstruct=False)
         return bitstream.dumps(payload)
 
     def decode_image(self, data: bytes) -> np.ndarray:
@@ -129,9 +131,11 @@ class ImageCodec(Codec):
 
     # ---- to implement ------------------------------------------------------------------------
     def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        """Padded x -> coded sections and the quantised latent y_hat (what the decoder gets)."""
         raise NotImplementedError
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
+        """Sections -> the quantised latent y_hat of a padded image of `size`."""
         raise NotImplementedError
 
     @staticmethod

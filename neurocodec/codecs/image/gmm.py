@@ -103,8 +103,7 @@ class CheckerboardGMM(ImageCodec):
         y0, _ = self.gmm.compress(y[mask], *(p[mask] for p in pa))
         pn = self._params(hyper, ctx)
         y1, _ = self.gmm.compress(y[~mask], *(p[~mask] for p in pn))
-        x_hat = self.synthesize(y_hat, q)
-        return {"z": z_bytes, "y0": y0, "y1": y1}, x_hat
+        return {"z": z_bytes, "y0": y0, "y1": y1}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         zh, zw = latent_size(size, 64)
@@ -118,4 +117,4 @@ class CheckerboardGMM(ImageCodec):
         y_hat[mask] = self.gmm.decompress(section_bytes("y0", sections), *(p[mask] for p in pa))
         pn = self._params(hyper, self.context(y_hat))
         y_hat[~mask] = self.gmm.decompress(section_bytes("y1", sections), *(p[~mask] for p in pn))
-        return self.synthesize(y_hat, q)
+        return y_hat

@@ -60,12 +60,10 @@ class MeanScaleHyperprior(ImageCodec):
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
         scales, means = self.h_s(z_hat).chunk(2, 1)
         y_bytes, y_hat = self.gaussian_conditional.compress(y, scales, means)
-        x_hat = self.synthesize(y_hat, q)
-        return {"z": z_bytes, "y": y_bytes}, x_hat
+        return {"z": z_bytes, "y": y_bytes}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         zh, zw = latent_size(size, 64)
         z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
         scales, means = self.h_s(z_hat).chunk(2, 1)
-        y_hat = self.gaussian_conditional.decompress(section_bytes("y", sections), scales, means)
-        return self.synthesize(y_hat, q)
+        return self.gaussian_conditional.decompress(section_bytes("y", sections), scales, means)

@@ -1,0 +1,160 @@
+"""Image-codec speed on Kodak (CPU): neurocodec hyperprior and gmm beside compressai's
+mbt2018-mean of the same N/M, compress and decompress per image, entropy coding separated
+from the networks.
+
+compressai's MeanScaleHyperprior has exactly our hyperprior's layer layout, so it is loaded
+with our trained transforms and factorised prior (compressai has no gain units: its latent is
+our un-gained y). Both then code realistic latents; with untrained weights every latent is ~0
+and the entropy timings would mean little. Entropy time = time spent inside the entropy
+layers' compress/decompress (parameter quantisation and the coder); network time = the rest.
+
+    python benchmarks/image_codecs.py [--images 4] [--hyperprior checkpoints/hyperprior.pt]
+        [--gmm checkpoints/gmm.pt] [--quality 3] [--out results/bench/image_codecs.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from neurocodec import bitstream
+from neurocodec.codecs import registry
+from neurocodec.data import data_path
+from neurocodec.io.images import list_images, load_image, to_tensor
+
+
+class Timers:
+    """Accumulates seconds spent in wrapped methods."""
+
+    def __init__(self) -> None:
+        self.t: dict[str, float] = defaultdict(float)
+
+    def wrap(self, obj: object, method: str, key: str) -> None:
+        fn = getattr(obj, method)
+
+        def timed(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.t[key] += time.perf_counter() - t0
+
+        setattr(obj, method, timed)
+
+
+def entropy_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    names = ("entropy_bottleneck", "gaussian_conditional", "gmm")
+    return [getattr(model, n) for n in names if hasattr(model, n)]
+
+
+def instrument(model: torch.nn.Module) -> Timers:
+    timers = Timers()
+    for layer in entropy_layers(model):
+        timers.wrap(layer, "compress", "enc_entropy")
+        timers.wrap(layer, "decompress", "dec_entropy")
+    return timers
+
+
+def bench_ours(codec, images: list[torch.Tensor], quality: int) -> dict:
+    timers = instrument(codec)
+    enc = dec = 0.0
+    nbytes = 0
+    _, x_hat = codec.compress(images[0], quality)  # untimed: the decoder matches the encoder
+    assert torch.equal(codec.decompress(codec.compress(images[0], quality, reconstruct=False)[0]), x_hat)
+    timers.t.clear()
+    for x in images:
+        t0 = time.perf_counter()
+        payload, _ = codec.compress(x, quality, reconstruct=False)  # like compressai: no g_s
+        t1 = time.perf_counter()
+        codec.decompress(payload)
+        t2 = time.perf_counter()
+        enc, dec = enc + t1 - t0, dec + t2 - t1
+        nbytes += len(bitstream.dumps(payload))
+    return summary(codec.name, len(images), enc, dec, timers, nbytes, images)
+
+
+def bench_compressai(hyper_codec, images: list[torch.Tensor]) -> dict:
+    from compressai.models import MeanScaleHyperprior
+
+    n, m = hyper_codec.N, hyper_codec.M
+    model = MeanScaleHyperprior(n, m)
+    model.update(force=True)  # its own buffers (scale table, CDFs) exist only after update()
+    state = model.state_dict()
+    ours = {k: v for k, v in hyper_codec.state_dict().items() if k in state and not k.startswith("gaussian_conditional.")}
+    ours = {**state, **{k: v for k, v in ours.items() if not k.endswith(("_offset", "_quantized_cdf", "_cdf_length"))}}
+    model.load_state_dict(ours)
+    model.eval().update(force=True)
+    timers = instrument(model)
+    enc = dec = 0.0
+    nbytes = 0
+    with torch.no_grad():
+        for x in images:
+            t0 = time.perf_counter()
+            out = model.compress(x)
+            t1 = time.perf_counter()
+            model.decompress(out["strings"], out["shape"])
+            t2 = time.perf_counter()
+            enc, dec = enc + t1 - t0, dec + t2 - t1
+            nbytes += sum(len(s[0]) for s in out["strings"])
+    return summary(f"compressai mbt2018-mean N={n} M={m}", len(images), enc, dec, timers, nbytes, images)
+
+
+def summary(name: str, k: int, enc: float, dec: float, timers: Timers, nbytes: int, images: list[torch.Tensor]) -> dict:
+    pixels = sum(x.shape[-2] * x.shape[-1] for x in images)
+    return {
+        "codec": name,
+        "images": k,
+        "encode_s": enc / k,
+        "decode_s": dec / k,
+        "encode_entropy_s": timers.t["enc_entropy"] / k,
+        "decode_entropy_s": timers.t["dec_entropy"] / k,
+        "encode_network_s": (enc - timers.t["enc_entropy"]) / k,
+        "decode_network_s": (dec - timers.t["dec_entropy"]) / k,
+        "bpp": 8 * nbytes / pixels,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=4, help="first K Kodak images (24 for all)")
+    ap.add_argument("--hyperprior", default="hyperprior", help="checkpoint name or path")
+    ap.add_argument("--gmm", default="gmm", help="checkpoint name or path")
+    ap.add_argument("--quality", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 = per-core numbers)")
+    ap.add_argument("--out", default="results/bench/image_codecs.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    kodak = data_path("kodak")
+    if kodak is None:
+        raise SystemExit("Kodak not found: set NEUROCODEC_DATA (see README)")
+    images = [to_tensor(load_image(p)) for p in list_images(kodak)[: args.images]]
+    hyper = registry.load(args.hyperprior)
+    gmm = registry.load(args.gmm)
+    rows = [bench_ours(hyper, images, args.quality), bench_ours(gmm, images, args.quality), bench_compressai(hyper, images)]
+    ca = rows[2]
+    targets = {
+        "entropy enc+dec: compressai / ours hyperprior (>= 3)": (ca["encode_entropy_s"] + ca["decode_entropy_s"]) / (rows[0]["encode_entropy_s"] + rows[0]["decode_entropy_s"]),
+        "entropy enc+dec: ours gmm / ours hyperprior (<= 2)": (rows[1]["encode_entropy_s"] + rows[1]["decode_entropy_s"]) / (rows[0]["encode_entropy_s"] + rows[0]["decode_entropy_s"]),
+    }
+    hdr = f"{'codec':36} {'enc s':>7} {'dec s':>7} {'enc entropy':>11} {'dec entropy':>11} {'enc net':>8} {'dec net':>8} {'bpp':>6}"
+    print(f"Kodak, {len(images)} images, CPU, {args.threads} torch thread(s), seconds per image")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['codec']:36} {r['encode_s']:7.3f} {r['decode_s']:7.3f} {r['encode_entropy_s']:11.4f} {r['decode_entropy_s']:11.4f} {r['encode_network_s']:8.3f} {r['decode_network_s']:8.3f} {r['bpp']:6.3f}")
+    print()
+    for k, v in targets.items():
+        print(f"{k:55} {v:7.2f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "args": vars(args), "platform": platform.platform()}, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
