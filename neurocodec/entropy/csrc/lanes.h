@@ -100,13 +100,13 @@ inline uint64_t approx_cost_q8(uint32_t f) {
 template <class Dist, class Emit>
 inline void symbol_intervals(const Dist& d, int64_t v, Emit&& emit) {
   const int64_t lo = d.sup.lo, hi = d.sup.lo + int64_t(d.sup.n) - 1;
-  const uint32_t c_end = d.cdf(hi + 1);
   if (v >= lo && v <= hi) {
     const uint32_t c0 = d.cdf(v);
-    const uint32_t c1 = v == hi ? c_end : d.cdf(v + 1);
+    const uint32_t c1 = d.cdf(v + 1);  // c(hi + 1) is the escape start
     emit(Interval{c0, c1 - c0});
     return;
   }
+  const uint32_t c_end = d.cdf(hi + 1);
   emit(Interval{c_end, kProbScale - c_end});
   const uint64_t z = escape_payload(v, lo, hi) + 1;
   const int nb = bit_length(z) - 1;
@@ -251,21 +251,16 @@ void decode_stream(const Source& m, const uint8_t* data, size_t size, uint64_t n
       const uint64_t i = lane + k * L;
       const auto d = m.get(i);
       const int64_t lo = d.sup.lo, hi = d.sup.lo + int64_t(d.sup.n) - 1;
-      const uint32_t c_end = d.cdf(hi + 1);
-      const uint32_t slot = r.x & (kProbScale - 1);
-      int64_t v;
-      if (slot >= c_end) {
-        r.advance(Interval{c_end, kProbScale - c_end});
+      Interval iv;
+      int64_t v = d.search(r.x & (kProbScale - 1), &iv);
+      r.advance(iv);
+      if (v > hi) {  // the escape: a 6-bit length, then raw bits
         const int nb = int(r.read_uniform(kBypassLenBits));
         if (nb > kMaxBypassBits) throw StreamError("entropy stream: invalid escape length");
         uint64_t z = uint64_t(1) << nb;
         for (int j = 0; j * 16 < nb; ++j) z |= uint64_t(r.read_uniform(std::min(16, nb - 16 * j))) << (16 * j);
         v = escape_value(z - 1, lo, hi);
         if (v < INT32_MIN || v > INT32_MAX) throw StreamError("entropy stream: escape out of range");
-      } else {
-        Interval iv;
-        v = d.search(slot, c_end, &iv);
-        r.advance(iv);
       }
       out[i] = int32_t(v);
     }

@@ -28,12 +28,13 @@ struct TableDist {
   const int32_t* c;
   Support sup;
   inline uint32_t cdf(int64_t v) const { return uint32_t(c[v - sup.lo]); }
-  inline int64_t search(uint32_t slot, uint32_t /*c_end*/, Interval* iv) const {
-    // largest k in [0, n) with c[k] <= slot (c[n] > slot is known)
-    const int32_t* p = std::upper_bound(c, c + sup.n, int32_t(slot)) - 1;
+  inline int64_t search(uint32_t slot, Interval* iv) const {
+    // largest k in [0, n] with c[k] <= slot; k = n is the escape [c[n], 2^16)
+    const int32_t* p = std::upper_bound(c, c + sup.n + 1, int32_t(slot)) - 1;
+    const int64_t k = p - c;
     iv->start = uint32_t(p[0]);
-    iv->freq = uint32_t(p[1] - p[0]);
-    return sup.lo + (p - c);
+    iv->freq = (k == int64_t(sup.n) ? kProbScale : uint32_t(p[1])) - uint32_t(p[0]);
+    return sup.lo + k;
   }
 };
 
@@ -74,9 +75,7 @@ struct TableSource {
 // ---- parametric (Gaussian / Laplace / logistic) ----------------------------------------------
 
 struct ParamDistS : ParamDist {
-  inline int64_t search(uint32_t slot, uint32_t c_end, Interval* iv) const {
-    return cdf_search(*this, slot, c_end, iv);
-  }
+  inline int64_t search(uint32_t slot, Interval* iv) const { return cdf_search(*this, slot, iv); }
 };
 
 struct ParamSource {
@@ -103,9 +102,7 @@ struct ParamSource {
 // ---- mixtures --------------------------------------------------------------------------------
 
 struct MixtureDistS : MixtureDist {
-  inline int64_t search(uint32_t slot, uint32_t c_end, Interval* iv) const {
-    return cdf_search(*this, slot, c_end, iv);
-  }
+  inline int64_t search(uint32_t slot, Interval* iv) const { return cdf_search(*this, slot, iv); }
 };
 
 struct MixtureSource {

@@ -186,15 +186,16 @@ NC_HD Support mixture_support(int family, int k, const int32_t* mean_q8, const i
   return Support{lo, uint32_t(hi - lo + 1)};
 }
 
-// Find v in [lo, lo + n) with c(v) <= slot < c(v + 1), given slot < c(lo + n) (not an escape).
-// Returns v and its interval. This is the FlashGMM decode: a binary search on the integer CDF,
-// evaluated from the parameters, with no per-symbol table.
+// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1), where c(lo + n + 1) := 2^16: v = lo + n
+// is the escape. Returns v and its interval. This is the FlashGMM decode: a binary search on
+// the integer CDF evaluated from the parameters, with no per-symbol table; the escape is found
+// by the same search, so no separate evaluation of the escape start is needed.
 template <class Dist>
-NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, uint32_t c_end, Interval* iv) {
+NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, Interval* iv) {
   // Tracks c(a) and c(b + 1) so that the interval needs no extra CDF evaluation. (A
   // branch-free variant measured slower: it needs one more evaluation of c per symbol.)
-  int64_t a = d.sup.lo, b = d.sup.lo + int64_t(d.sup.n) - 1;
-  uint32_t ca = 0, cb = c_end;
+  int64_t a = d.sup.lo, b = d.sup.lo + int64_t(d.sup.n);
+  uint32_t ca = 0, cb = kProbScale;
   while (a < b) {
     const int64_t mid = a + ((b - a + 1) >> 1);
     const uint32_t cm = d.cdf(mid);
