@@ -95,7 +95,7 @@ def _export(args: argparse.Namespace) -> int:
     from neurocodec.codecs import registry
 
     codec = registry.load(args.checkpoint)
-    out = registry.save_checkpoint(codec, args.output)
+    out = registry.save_checkpoint(codec, args.output, update_quantiles=args.update_quantiles)
     print(f"{args.checkpoint} -> {out}: codec {codec.name}, weights {codec.weights_hash().hex()}, "
           f"{out.stat().st_size / 1e6:.2f} MB")
     return 0
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="turn a training checkpoint into a compact codec checkpoint")
     p.add_argument("checkpoint", help="Lightning .ckpt written by neurocodec-train (or a codec .pt)")
     p.add_argument("-o", "--output", required=True, help="output .pt (e.g. checkpoints/hyperprior.pt)")
+    p.add_argument("--update-quantiles", action="store_true",
+                   help="set the factorised prior's table ranges exactly (changes the weights hash)")
     p.set_defaults(func=_export)
     p = sub.add_parser("demo", help="encode and decode a sample photo with the shipped model")
     p.add_argument("--image", help="another image instead of the shipped sample")

@@ -50,8 +50,20 @@ def checkpoint_path(name_or_path: str | Path) -> Path:
     return CHECKPOINT_DIR / f"{name_or_path}.pt"
 
 
-def save_checkpoint(codec: Codec, path: str | Path) -> Path:
-    """Write a codec's weights (with its integer tables) as a checkpoint file."""
+def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = False) -> Path:
+    """Write a codec's weights (with its integer tables) as a checkpoint file.
+
+    update_quantiles: first set the factorised priors' quantiles (the table ranges) by an exact
+    bisection on the learned CDF instead of trusting the auxiliary loss (which converges
+    slowly in short trainings). This changes the weights, hence the weights hash.
+    """
+    if update_quantiles:
+        from neurocodec.entropy.layers import EntropyBottleneck
+
+        for m in codec.modules():
+            if isinstance(m, EntropyBottleneck):
+                m.update(force=True, update_quantiles=True)
+        codec.refresh_hash()
     codec.update()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
