@@ -92,6 +92,8 @@ def encode(
         threads: CPU threads (default :func:`default_threads`); bytes do not depend on it.
         device: "cpu" or "cuda"; default: where the model's tensors are.
     """
+    if lanes is not None and lanes < 1:
+        raise ValueError("lanes must be >= 1")
     if _use_gpu(model, device):
         from neurocodec.entropy import gpu
 
@@ -100,8 +102,6 @@ def encode(
     sym = _symbols(symbols, model)
     t = default_threads() if threads is None else int(threads)
     lanes_arg = 0 if lanes is None else int(lanes)
-    if lanes is not None and lanes < 1:
-        raise ValueError("lanes must be >= 1")
     return getattr(_core, f"encode_{kind}")(sym, *args, lanes_arg, t, lane_bytes)
 
 

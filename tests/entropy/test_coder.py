@@ -292,3 +292,10 @@ def test_cpu_and_torch_quantizers_agree():
             assert torch.equal(a, t)
         assert torch.equal(cpp[0][:20000], torch.searchsorted(b, s[:20000].float(), right=True).int())
         assert (cpp[2].sum(-1) == 65536).all() and (cpp[2] >= 0).all()
+
+
+def test_varint_overflow_is_refused():
+    m = ParametricModel.from_float(np.zeros(3), np.ones(3))
+    # symbol count as a 10-byte varint whose last byte sets bits beyond 64
+    with pytest.raises(CorruptStreamError, match="overflow"):
+        decode(bytes([1, 0x20]) + b"\x83" + b"\x80" * 8 + b"\x02" + bytes(20), m)

@@ -42,6 +42,7 @@ inline uint64_t get_varint(const uint8_t* data, size_t size, size_t& pos, uint64
   for (int shift = 0; shift < 64; shift += 7) {
     if (pos >= size) throw StreamError(std::string("entropy stream truncated in ") + what);
     const uint8_t b = data[pos++];
+    if (shift == 63 && (b & 0x7E)) throw StreamError(std::string("entropy stream: varint overflow in ") + what);
     v |= uint64_t(b & 0x7F) << shift;
     if (!(b & 0x80)) {
       if (v > limit) throw StreamError(std::string("entropy stream: implausible ") + what);

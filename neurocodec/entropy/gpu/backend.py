@@ -121,6 +121,8 @@ def get_varint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
             raise CorruptStreamError(f"entropy stream truncated in {what}")
         b = data[pos]
         pos += 1
+        if shift == 63 and b & 0x7E:  # as the C++ reader: no silent wrap-around
+            raise CorruptStreamError(f"entropy stream: varint overflow in {what}")
         v = (v | ((b & 0x7F) << shift)) & _U64
         if not b & 0x80:
             if v > limit:
@@ -145,6 +147,8 @@ def _lane_lengths(data: bytes, pos: int, count: int) -> tuple[np.ndarray, int]:
         raise CorruptStreamError("entropy stream truncated in lane length")
     term, starts = term[:count], starts[:count]
     nb = term - starts + 1
+    if ((nb == 10) & (seg[term] > 1)).any():
+        raise CorruptStreamError("entropy stream: varint overflow in lane length")
     used = seg[: term[-1] + 1]
     q = np.arange(used.size) - np.repeat(starts, nb)
     contrib = (used & 0x7F).astype(np.uint64) << (7 * q).astype(np.uint64)
