@@ -67,8 +67,11 @@ def test_varints_roundtrip():
     enc = backend.varints(small)
     got, end = backend._lane_lengths(enc + bytes(2**14), 0, len(small))
     assert got.tolist() == [int(v) for v in small] and end == len(enc)
-    # 10-byte varints wrap modulo 2^64 like the C++ reader
-    assert backend.get_varint(b"\xff" * 9 + b"\x7f", 0, 2**64, "x")[0] == 2**64 - 1
+    # a 10th byte with bits beyond 2^64 is refused, like the C++ reader
+    with pytest.raises(CorruptStreamError, match="overflow"):
+        backend.get_varint(b"\xff" * 9 + b"\x7f", 0, 2**64, "x")
+    with pytest.raises(CorruptStreamError, match="overflow"):
+        backend._lane_lengths(b"\xff" * 9 + b"\x02" + bytes(64), 0, 1)
 
 
 def _cpu_error(data, model):
