@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--config", required=True, help="the training config used")
     ap.add_argument("--results", default="results/kodak")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--stages", default="", help="earlier training stages, 'steps:hours:description;...', counted into the totals")
     ap.add_argument("--skip-eval", action="store_true", help="reuse an existing result file")
     args = ap.parse_args()
 
@@ -69,6 +70,12 @@ def main() -> None:
     run_dir = ckpt_path.parent.parent
     started = min(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
     wall_h = (ckpt_path.stat().st_mtime - started) / 3600
+
+    stages = []
+    for st in filter(None, args.stages.split(";")):
+        steps_s, hours_s, desc = st.split(":", 2)
+        stages.append({"steps": int(steps_s), "wall_time_hours": float(hours_s), "how": desc})
+    stages.append({"steps": int(raw.get("global_step", -1)), "wall_time_hours": round(wall_h, 2), "how": f"neurocodec-train fit --config {args.config} ({ckpt_path})"})
 
     if not args.skip_eval:
         subprocess.run([sys.executable, "-m", "neurocodec.cli", "eval", "--modality", "image", "--data", "kodak",
@@ -96,12 +103,12 @@ def main() -> None:
         "parameters": sum(p.numel() for p in codec.parameters()),
         "file_mb": round(out.stat().st_size / 1e6, 2),
         "training": {
-            "code": "neurocodec-train fit --config " + args.config,
+            "config": args.config,
             "data": "train_images/wikipedia_photos_downsampled (49 photos, ~1.1 MP, from ../shared/data; Kodak never used for training)",
-            "steps": int(raw.get("global_step", -1)),
-            "epochs": int(raw.get("epoch", -1)) + 1,
+            "stages": stages,
+            "steps": sum(s["steps"] for s in stages),
             "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, shared with other jobs; no GPU",
-            "wall_time_hours": round(wall_h, 2),
+            "wall_time_hours": round(sum(s["wall_time_hours"] for s in stages), 2),
             "finished": dt.datetime.fromtimestamp(ckpt_path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="minutes"),
         },
         "kodak": {

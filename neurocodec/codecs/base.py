@@ -52,8 +52,13 @@ class Codec(nn.Module):
         payload.check_model(self.name, self.weights_hash())
 
     def train(self, mode: bool = True) -> "Codec":
+        """Training mode also drops the integer tables of learned priors, so that a model can
+        never code with tables older than its weights (update() rebuilds them)."""
         if mode:
             self._hash = None
+            for m in self.modules():
+                if hasattr(m, "clear_tables"):
+                    m.clear_tables()
         return super().train(mode)
 
     @torch.no_grad()

@@ -69,6 +69,11 @@ class _TableBuffers(nn.Module):
         self.nc_lengths = tables.lengths.to(self.nc_cdfs.device)
         self.nc_offsets = tables.offsets.to(self.nc_cdfs.device)
 
+    def clear_tables(self) -> None:
+        """Forget the integer tables (the density is about to change)."""
+        for name in self._TABLE_BUFFERS:
+            setattr(self, name, torch.zeros(0, dtype=torch.int32, device=getattr(self, name).device))
+
     @property
     def tables_ready(self) -> bool:
         return self.nc_cdfs.numel() > 0

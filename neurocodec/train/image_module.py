@@ -31,10 +31,16 @@ class ImageCodecModule(L.LightningModule):
         clip: float = 1.0,
         distortion: Literal["mse", "ms-ssim"] = "mse",
         lr_drop_steps: list[int] | None = None,
+        init_from: str | None = None,
     ) -> None:
+        """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
+        with another learning rate; --ckpt_path instead resumes a run exactly."""
         super().__init__()
         self.save_hyperparameters()
         self.codec: ImageCodec = registry.build(codec, **(codec_config or {}))
+        if init_from:
+            self.codec.load_state_dict(registry.load(init_from).state_dict())
+            self.codec.train()
         self.automatic_optimization = False
 
     def _distortion(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -108,3 +108,15 @@ def test_categorical_prior():
     data = prior.compress(idx)
     assert torch.equal(prior.decompress(data, idx.shape), idx)
     assert abs(8 * len(data) / _bits(lik) - 1) < 0.01
+
+
+def test_training_mode_drops_stale_tables():
+    from neurocodec.codecs import registry
+
+    codec = registry.build("hyperprior", N=8, M=8, qualities=2).eval()
+    codec.update()
+    assert codec.entropy_bottleneck.tables_ready
+    codec.train()
+    assert not codec.entropy_bottleneck.tables_ready
+    codec.eval().update()
+    assert codec.entropy_bottleneck.tables_ready
