@@ -87,7 +87,7 @@ def main() -> None:
     for k in range(0, NUM_SCALES, 8):
         w("  " + ", ".join(str(v) for v in inv[k : k + 8]) + ",")
     w("};")
-    w(f"// Support half-width per family and scale: covers all but 2^-22 of the mass on each side.")
+    w("// Support half-width per family and scale: covers all but 2^-22 of the mass on each side.")
     w(f"static const int32_t kHalfWidth[{len(FAMILIES)}][{NUM_SCALES}] = {{")
     for name, f in FAMILIES.items():
         t = tail_t(f)
@@ -103,7 +103,7 @@ def main() -> None:
 
     bounds = [math.sqrt(a * b) for a, b in zip(sc, sc[1:])]
     b32 = [struct.unpack("<f", struct.pack("<f", b))[0] for b in bounds]
-    w(f"// Float32 boundaries between scale levels i and i+1 (geometric midpoints).")
+    w("// Float32 boundaries between scale levels i and i+1 (geometric midpoints).")
     w(f"static const float kScaleBounds[{NUM_SCALES - 1}] = {{")
     for k in range(0, NUM_SCALES - 1, 6):
         w("  " + ", ".join(f"{float.hex(v)}f" for v in b32[k : k + 6]) + ",")

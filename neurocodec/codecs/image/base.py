@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from neurocodec import bitstream
 from neurocodec.bitstream import Payload
 from neurocodec.codecs.base import Codec
-from neurocodec.errors import InputError
+from neurocodec.errors import BitstreamError, InputError
 from neurocodec.io.images import to_tensor, to_uint8
 
 # Rate-distortion trade-offs of the quality levels (loss = lambda * 255^2 * MSE + bpp),
@@ -75,13 +75,14 @@ class ImageCodec(Codec):
         return torch.full((batch,), int(quality) - 1, dtype=torch.long)
 
     def pad(self, x: Tensor) -> Tensor:
+        """Pad bottom/right to multiples of 64 by repeating the border (cheaper to code than
+        zeros); decoding crops back to the size in the file."""
         h, w = x.shape[-2:]
         ph = (-h) % self.pad_multiple
         pw = (-w) % self.pad_multiple
         if not ph and not pw:
             return x
-        mode = "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
+        return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
     @torch.no_grad()
     def compress(self, x: Tensor, quality: int, reconstruct: bool = True) -> tuple[Payload, Tensor | None]:
@@ -106,9 +107,9 @@ class ImageCodec(Codec):
         try:
             h, w, quality = int(meta["height"]), int(meta["width"]), int(meta["quality"])
         except (KeyError, TypeError, ValueError):
-            raise bitstream.BitstreamError("image .bin lacks height/width/quality") from None
+            raise BitstreamError("image .bin lacks height/width/quality") from None
         if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
-            raise bitstream.BitstreamError(f"implausible image size {w}x{h} in file")
+            raise BitstreamError(f"implausible image size {w}x{h} in file")
         q = self.level(quality)
         ph, pw = h + (-h) % self.pad_multiple, w + (-w) % self.pad_multiple
         y_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
@@ -153,4 +154,4 @@ def section_bytes(name: str, sections: dict[str, bytes]) -> bytes:
     try:
         return sections[name]
     except KeyError:
-        raise bitstream.BitstreamError(f"file lacks section {name!r}") from None
+        raise BitstreamError(f"file lacks section {name!r}") from None
