@@ -8,6 +8,7 @@ the same stem. Weights are loaded with ``weights_only=True`` (no pickled code).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +19,8 @@ from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecErr
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+# Shipped checkpoints: $NEUROCODEC_CHECKPOINTS, else checkpoints/ of the checkout.
+CHECKPOINT_DIR = Path(os.environ.get("NEUROCODEC_CHECKPOINTS") or Path(__file__).resolve().parents[2] / "checkpoints")
 DEFAULT_IMAGE_CODEC = "hyperprior"
 
 

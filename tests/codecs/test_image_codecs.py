@@ -94,6 +94,16 @@ def test_wrong_weights_or_codec_is_refused(codec):
         registry.build(name, N=16, M=24, qualities=3).eval().decode_image(data)
 
 
+def test_huge_sizes_are_refused_before_allocation(codec):
+    payload, _ = codec.compress(torch.rand(1, 3, 8, 8), 1)
+    payload.metadata.update(height=20000, width=20000)  # 400 MP: over the cap
+    with pytest.raises(BitstreamError, match="size"):
+        codec.decompress(payload)
+    big = torch.zeros(1, 3, 1, 1).expand(1, 3, 9000, 8000)  # 72 MP, a view: no memory used
+    with pytest.raises(InputError, match="size"):
+        codec.compress(big, 1)
+
+
 def test_bad_tensor_input(codec):
     with pytest.raises(InputError):
         codec.compress(torch.rand(3, 8, 8), 1)

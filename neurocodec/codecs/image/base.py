@@ -26,6 +26,13 @@ from neurocodec.io.images import to_tensor, to_uint8
 # spanning about 0.1 to 1 bpp on Kodak for a hyperprior (CompressAI's levels 1..6).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 MAX_SIDE = 1 << 15
+MAX_PIXELS = 1 << 26  # 67 MP: the networks' activations must fit in memory (a few GB)
+
+
+def check_size(h: int, w: int, error: type[Exception]) -> None:
+    """Refuse sizes the codec cannot handle (before any allocation)."""
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE) or h * w > MAX_PIXELS:
+        raise error(f"image size {w}x{h} outside what the codec handles (sides 1..{MAX_SIDE}, at most {MAX_PIXELS} pixels)")
 
 
 class GainUnits(nn.Module):
@@ -91,8 +98,7 @@ class ImageCodec(Codec):
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"expected one RGB image [1, 3, H, W], got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE:
-            raise InputError(f"image size {w}x{h} outside 1..{MAX_SIDE}")
+        check_size(h, w, InputError)
         self.update()
         q = self.level(quality)
         sections, y_hat = self.compress_tensor(self.pad(x.contiguous()), q)
@@ -108,8 +114,7 @@ class ImageCodec(Codec):
             h, w, quality = int(meta["height"]), int(meta["width"]), int(meta["quality"])
         except (KeyError, TypeError, ValueError):
             raise BitstreamError("image .bin lacks height/width/quality") from None
-        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
-            raise BitstreamError(f"implausible image size {w}x{h} in file")
+        check_size(h, w, BitstreamError)
         q = self.level(quality)
         ph, pw = h + (-h) % self.pad_multiple, w + (-w) % self.pad_multiple
         y_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
