@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from neurocodec import bitstream
@@ -38,6 +39,22 @@ def test_tiny_training_then_encode_decode(tmp_path, capsys):
     ckpts = sorted((tmp_path / "runs").rglob("last.ckpt"))
     assert ckpts, "training wrote no checkpoint"
     ckpt = ckpts[0]
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"] == 2
+
+    # resume: the run continues from step 2 to step 4 (one step per batch, not per optimiser)
+    resumed = tmp_path / "resumed.ckpt"
+    train_main([
+        "fit", "--config", str(CONFIG),
+        "--data.init_args.train_dir", str(tmp_path / "train"),
+        "--data.init_args.val_dir", str(tmp_path / "val"),
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2"),
+        "--trainer.default_root_dir", str(tmp_path / "runs2"),
+        "--trainer.max_steps", "4",
+        "--ckpt_path", str(ckpt),
+    ])
+    last2 = sorted((tmp_path / "runs2").rglob("last.ckpt"))[0]
+    assert torch.load(last2, map_location="cpu", weights_only=False)["global_step"] == 4
+    last2.rename(resumed)
 
     img = tmp_path / "photo.png"
     _photos(tmp_path / "in", 1, (37, 51))
