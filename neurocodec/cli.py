@@ -95,7 +95,7 @@ def _export(args: argparse.Namespace) -> int:
     from neurocodec.codecs import registry
 
     codec = registry.load(args.checkpoint)
-    out = registry.save_checkpoint(codec, args.output, update_quantiles=args.update_quantiles)
+    out = registry.save_checkpoint(codec, args.output, update_quantiles=args.update_quantiles, half=args.fp16)
     print(f"{args.checkpoint} -> {out}: codec {codec.name}, weights {codec.weights_hash().hex()}, "
           f"{out.stat().st_size / 1e6:.2f} MB")
     return 0
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .pt (e.g. checkpoints/hyperprior.pt)")
     p.add_argument("--update-quantiles", action="store_true",
                    help="set the factorised prior's table ranges exactly (changes the weights hash)")
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the file size)")
     p.set_defaults(func=_export)
     p = sub.add_parser("demo", help="encode and decode a sample photo with the shipped model")
     p.add_argument("--image", help="another image instead of the shipped sample")

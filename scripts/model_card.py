@@ -65,7 +65,7 @@ def main() -> None:
     ckpt_path = Path(args.checkpoint)
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     codec = registry.load(ckpt_path)
-    out = registry.save_checkpoint(codec, registry.CHECKPOINT_DIR / f"{args.name}.pt", update_quantiles=True)
+    out = registry.save_checkpoint(codec, registry.CHECKPOINT_DIR / f"{args.name}.pt", update_quantiles=True, half=True)
     codec = registry.load(out)  # exactly what ships
     run_dir = ckpt_path.parent.parent
     started = min(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())

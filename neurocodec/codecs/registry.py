@@ -52,12 +52,15 @@ def checkpoint_path(name_or_path: str | Path) -> Path:
     return CHECKPOINT_DIR / f"{name_or_path}.pt"
 
 
-def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = False) -> Path:
+def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = False, half: bool = False) -> Path:
     """Write a codec's weights (with its integer tables) as a checkpoint file.
 
     update_quantiles: first set the factorised priors' quantiles (the table ranges) by an exact
     bisection on the learned CDF instead of trusting the auxiliary loss (which converges
     slowly in short trainings). This changes the weights, hence the weights hash.
+    half: store float weights as float16 (half the size; loaded back as float32). The codec
+    itself is rounded to those values first and its tables rebuilt, so the file and the
+    codec in memory are the same model.
     """
     if update_quantiles:
         from neurocodec.entropy.layers import EntropyBottleneck
@@ -66,10 +69,18 @@ def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = Fal
             if isinstance(m, EntropyBottleneck):
                 m.update(force=True, update_quantiles=True)
         codec.refresh_hash()
-    codec.update()
+    state = codec.state_dict()
+    if half:
+        codec.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
+        codec.refresh_hash()
+        codec.update(force=True)
+        state = {k: v.half() if v.is_floating_point() else v for k, v in codec.state_dict().items()}
+    else:
+        codec.update()
+        state = codec.state_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"codec": codec.name, "config": codec.config, "state_dict": codec.state_dict()}, path)
+    torch.save({"codec": codec.name, "config": codec.config, "state_dict": state}, path)
     return path
 
 

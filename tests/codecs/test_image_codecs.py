@@ -117,6 +117,12 @@ def test_checkpoint_save_and_load(codec, tmp_path):
     assert loaded.weights_hash() == codec.weights_hash()
     data = codec.encode_image(_image(24, 40), 2)
     np.testing.assert_array_equal(loaded.decode_image(data), codec.decode_image(data))
+    half = registry.save_checkpoint(loaded, tmp_path / "h.pt", update_quantiles=True, half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    h = registry.load(half)
+    assert h.weights_hash() == loaded.weights_hash()  # the codec in memory is the file's model
+    d2 = loaded.encode_image(_image(24, 40), 2)
+    np.testing.assert_array_equal(h.decode_image(d2), loaded.decode_image(d2))
     with pytest.raises(NeurocodecError, match="no checkpoint"):
         registry.load(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
