@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -34,18 +33,20 @@ class RandomCrops(Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        g = np.random.default_rng()  # seeded per worker by Lightning's seed_everything(workers=True)
-        im = self.images[int(g.integers(len(self.images)))]
-        top = int(g.integers(im.shape[1] - self.size + 1))
-        left = int(g.integers(im.shape[2] - self.size + 1))
+        # torch's RNG: seed_everything seeds it, and the DataLoader seeds each worker from it
+        def pick(n: int) -> int:
+            return int(torch.randint(n, ()))
+
+        im = self.images[pick(len(self.images))]
+        top, left = pick(im.shape[1] - self.size + 1), pick(im.shape[2] - self.size + 1)
         crop = im[:, top : top + self.size, left : left + self.size]
-        if g.random() < 0.5:
+        if pick(2):
             crop = crop.flip(-1)
         return crop.float().div(255.0)
 
 
 class FullImages(Dataset):
-    """Whole images (validation), cropped to multiples of 64 from the top left."""
+    """Whole images (validation); the module pads them as the codec does."""
 
     def __init__(self, folder: str | Path, limit: int | None = None) -> None:
         self.paths = list_images(folder)[:limit]
@@ -54,9 +55,7 @@ class FullImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        x = torch.from_numpy(load_image(self.paths[i])).permute(2, 0, 1).float().div(255.0)
-        h, w = x.shape[1] // 64 * 64, x.shape[2] // 64 * 64
-        return x[:, :h, :w]
+        return torch.from_numpy(load_image(self.paths[i])).permute(2, 0, 1).float().div(255.0)
 
 
 class ImageFolderData(L.LightningDataModule):

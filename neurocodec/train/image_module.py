@@ -73,12 +73,15 @@ class ImageCodecModule(L.LightningModule):
         return loss
 
     def validation_step(self, x: torch.Tensor, batch_idx: int) -> None:
+        """Whole images, padded as the codec pads them; rate and PSNR over the real pixels."""
         qn = self.codec.num_qualities
+        h, w = x.shape[-2:]
+        xp = self.codec.pad(x)
         for level in sorted({0, qn // 2, qn - 1}):
             q = torch.full((x.shape[0],), level, dtype=torch.long, device=x.device)
-            out = self.codec(x, q)
-            bpp = self.codec.bpp(out["likelihoods"], x.shape[-2] * x.shape[-1]).mean()
-            psnr = -10 * torch.log10(F.mse_loss(out["x_hat"].clamp(0, 1), x))
+            out = self.codec(xp, q)
+            bpp = self.codec.bpp(out["likelihoods"], h * w).mean()
+            psnr = -10 * torch.log10(F.mse_loss(out["x_hat"][..., :h, :w].clamp(0, 1), x))
             self.log_dict({f"val/bpp_q{level + 1}": bpp, f"val/psnr_q{level + 1}": psnr}, batch_size=x.shape[0])
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union type
