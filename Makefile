@@ -45,3 +45,4 @@ results: $(STAMP)
 	$(BIN)/neurocodec plot $(RESULTS_DIR)/kodak-*.json -o $(RESULTS_FIGURE) --xmax 2 --title "Kodak (24 images)" \
 		--table $(RESULTS_TABLE) --all-rows \
 		--anchors "jpeg,webp,avif,hevc-intra,av1-intra,BPG 0.9.8 444 x265 YCbCr,compressai mbt2018-mean mse"
+	$(BIN)/python scripts/readme_results.py $(RESULTS_TABLE) README.md $(RESULTS_MODELS) $(RESULTS_DIR)
