@@ -99,25 +99,26 @@ def run(image: Path | None = None) -> dict[str, float]:
     return res
 
 
-def run_codec(image: Path | None = None, codec: str = "hyperprior", quality: int = 3) -> dict[str, float]:
-    """Encode + decode with a shipped codec; returns sizes, bpp, PSNR and times."""
-    import tempfile
-
+def run_codec(
+    image: Path | None = None, codec: str = "hyperprior", quality: int = 3, out_dir: Path = Path("results/demo")
+) -> dict[str, float]:
+    """Encode to `out_dir/<stem>.bin` with a shipped codec, decode that file to
+    `out_dir/<stem>.png`; returns sizes, bpp, PSNR and times."""
     from neurocodec.codecs.registry import load_image_codec
-    from neurocodec.io.images import load_image, save_image
+    from neurocodec.io.images import load_image, save_image, to_uint8
 
     path = image or sample_image_path()
     rgb = load_image(path)
     model = load_image_codec(codec)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        data = model.encode_image(rgb, quality)
-        t1 = time.perf_counter()
-        (Path(tmp) / "sample.bin").write_bytes(data)
-        back = bitstream.read(Path(tmp) / "sample.bin")
-        out = model.decode_image(bitstream.dumps(back))
-        t2 = time.perf_counter()
-        save_image(out, Path(tmp) / "sample.png")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bin_path, png_path = out_dir / f"{path.stem}.bin", out_dir / f"{path.stem}.png"
+    t0 = time.perf_counter()
+    data = model.encode_image(rgb, quality)
+    bin_path.write_bytes(data)
+    t1 = time.perf_counter()
+    out = to_uint8(model.decompress(bitstream.read(bin_path)))
+    t2 = time.perf_counter()
+    save_image(out, png_path)
     mse = float(np.mean((out.astype(np.float64) - rgb.astype(np.float64)) ** 2))
     return {
         "codec": model.name,
@@ -125,6 +126,8 @@ def run_codec(image: Path | None = None, codec: str = "hyperprior", quality: int
         "quality": quality,
         "height": rgb.shape[0],
         "width": rgb.shape[1],
+        "bin": str(bin_path),
+        "png": str(png_path),
         "bin_bytes": len(data),
         "bpp": 8 * len(data) / (rgb.shape[0] * rgb.shape[1]),
         "psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12)),
@@ -137,7 +140,8 @@ def main(image: Path | None = None, codec: str = "hyperprior", quality: int = 3)
     r = run_codec(image, codec, quality)
     print(f"image: {image or sample_image_path()} ({r['width']}x{r['height']})")
     print(f"  codec {r['codec']} (weights {r['weights']}), quality {r['quality']}")
-    print(f"  .bin: {r['bin_bytes']} bytes = {r['bpp']:.4f} bpp; decoded PSNR {r['psnr']:.2f} dB")
+    print(f"  encoded: {r['bin']}: {r['bin_bytes']} bytes = {r['bpp']:.4f} bpp")
+    print(f"  decoded: {r['png']}: PSNR {r['psnr']:.2f} dB")
     print(f"  encode {r['encode_s']:.2f} s, decode {r['decode_s']:.2f} s (CPU)")
     return 0
 

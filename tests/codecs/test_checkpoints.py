@@ -58,3 +58,12 @@ def test_real_photo_all_qualities(name, photo):
         assert abs(real / est - 1) < 0.01, (q, real / est)
     assert rates == sorted(rates) and psnrs == sorted(psnrs), (rates, psnrs)
     assert psnrs[0] > 22.0
+
+
+def test_demo_with_shipped_model(tmp_path):
+    _shipped("hyperprior")
+    from neurocodec.demo import run_codec
+
+    r = run_codec(out_dir=tmp_path)
+    assert (tmp_path / "grace_hopper.bin").stat().st_size == r["bin_bytes"]
+    assert (tmp_path / "grace_hopper.png").exists() and r["psnr"] > 22 and 0.05 < r["bpp"] < 2
