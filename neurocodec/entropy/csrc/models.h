@@ -163,7 +163,6 @@ struct MixtureSource {
     if (total != int64_t(kProbScale)) throw ModelError("mixture weights must sum to 65536");
     MixtureDistS d;
     d.set(family, k, mean_q8 + o, scale_idx + o, weight + o);
-    d.sup = mixture_support(family, k, mean_q8 + o, scale_idx + o, weight + o);
     return d;
   }
 };

@@ -131,7 +131,9 @@ struct ParamDist {
 };
 
 // A mixture of K components of one family, weights in Q16 summing to exactly 2^16.
-// Components with weight 0 are dropped; the others' constants are held locally.
+// Components with weight 0 are dropped; the others' constants are held locally. The support
+// is the union of the components' supports, clamped to kMaxSupport symbols centred on the
+// heaviest component.
 struct MixtureDist {
   const uint32_t* tab;
   int k;  // components with weight > 0
@@ -140,16 +142,29 @@ struct MixtureDist {
   uint32_t weight[kMaxMixture];
   Support sup;
 
+  // One pass over the components: constants and support (weights already validated).
   NC_HD void set(int family, int kk, const int32_t* m, const int32_t* s, const int32_t* w) {
     tab = kCdfTable[family];
     k = 0;
+    int heaviest = 0;
+    int64_t lo = 0, hi = -1;
     for (int c = 0; c < kk; ++c) {
+      if (w[c] > w[heaviest]) heaviest = c;
       if (w[c] == 0) continue;
       mean_q8[k] = m[c];
       inv[k] = kInvScale[s[c]];
       weight[k] = uint32_t(w[c]);
+      const int64_t centre = round_mean(m[c]), h = kHalfWidth[family][s[c]];
+      if (k == 0 || centre - h < lo) lo = centre - h;
+      if (k == 0 || centre + h > hi) hi = centre + h;
       ++k;
     }
+    if (hi - lo + 1 > kMaxSupport) {
+      const int64_t centre = round_mean(m[heaviest]);
+      if (lo < centre - kMaxHalfWidth) lo = centre - kMaxHalfWidth;
+      if (hi > lo + kMaxSupport - 1) hi = lo + kMaxSupport - 1;
+    }
+    sup = Support{lo, uint32_t(hi - lo + 1)};
   }
 
   NC_HD uint32_t cdf(int64_t v) const {
@@ -161,30 +176,6 @@ struct MixtureDist {
     return leaky(uint32_t(acc >> 16), kk, sup.n);
   }
 };
-
-// Union of the components' supports (zero-weight components ignored), clamped to kMaxSupport
-// symbols centred on the heaviest component.
-NC_HD Support mixture_support(int family, int k, const int32_t* mean_q8, const int32_t* scale_idx,
-                              const int32_t* weight) {
-  int64_t lo = 0, hi = -1;
-  int heaviest = 0;
-  bool any = false;
-  for (int c = 0; c < k; ++c) {
-    if (weight[c] > weight[heaviest]) heaviest = c;
-    if (weight[c] == 0) continue;
-    const Support s = parametric_support(family, mean_q8[c], scale_idx[c]);
-    const int64_t shi = s.lo + int64_t(s.n) - 1;
-    if (!any || s.lo < lo) lo = s.lo;
-    if (!any || shi > hi) hi = shi;
-    any = true;
-  }
-  if (hi - lo + 1 > kMaxSupport) {
-    const int64_t centre = round_mean(mean_q8[heaviest]);
-    if (lo < centre - kMaxHalfWidth) lo = centre - kMaxHalfWidth;
-    if (hi > lo + kMaxSupport - 1) hi = lo + kMaxSupport - 1;
-  }
-  return Support{lo, uint32_t(hi - lo + 1)};
-}
 
 // Find v in [lo, lo + n] with c(v) <= slot < c(v + 1), where c(lo + n + 1) := 2^16: v = lo + n
 // is the escape. Returns v and its interval. This is the FlashGMM decode: a binary search on
