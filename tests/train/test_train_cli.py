@@ -26,16 +26,22 @@ def _photos(folder: Path, n: int, size: tuple[int, int]) -> None:
         Image.fromarray(np.clip(img + rng.normal(0, 5, (*size, 3)), 0, 255).astype(np.uint8)).save(folder / f"{i}.png")
 
 
-def test_tiny_training_then_encode_decode(tmp_path, capsys):
-    _photos(tmp_path / "train", 3, (80, 90))
-    _photos(tmp_path / "val", 1, (50, 70))  # not a multiple of 64: validation pads
+def _train(tmp_path: Path, runs: str, *extra: str) -> None:
+    """The tiny config on the synthetic folders, logging under tmp_path/runs."""
     train_main([
         "fit", "--config", str(CONFIG),
         "--data.init_args.train_dir", str(tmp_path / "train"),
         "--data.init_args.val_dir", str(tmp_path / "val"),
-        "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
-        "--trainer.default_root_dir", str(tmp_path / "runs"),
+        "--trainer.logger.init_args.save_dir", str(tmp_path / runs),
+        "--trainer.default_root_dir", str(tmp_path / runs),
+        *extra,
     ])
+
+
+def test_tiny_training_then_encode_decode(tmp_path, capsys):
+    _photos(tmp_path / "train", 3, (80, 90))
+    _photos(tmp_path / "val", 1, (50, 70))  # not a multiple of 64: validation pads
+    _train(tmp_path, "runs")
     ckpts = sorted((tmp_path / "runs").rglob("last.ckpt"))
     assert ckpts, "training wrote no checkpoint"
     ckpt = ckpts[0]
@@ -43,15 +49,7 @@ def test_tiny_training_then_encode_decode(tmp_path, capsys):
 
     # resume: the run continues from step 2 to step 4 (one step per batch, not per optimiser)
     resumed = tmp_path / "resumed.ckpt"
-    train_main([
-        "fit", "--config", str(CONFIG),
-        "--data.init_args.train_dir", str(tmp_path / "train"),
-        "--data.init_args.val_dir", str(tmp_path / "val"),
-        "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2"),
-        "--trainer.default_root_dir", str(tmp_path / "runs2"),
-        "--trainer.max_steps", "4",
-        "--ckpt_path", str(ckpt),
-    ])
+    _train(tmp_path, "runs2", "--trainer.max_steps", "4", "--ckpt_path", str(ckpt))
     last2 = sorted((tmp_path / "runs2").rglob("last.ckpt"))[0]
     assert torch.load(last2, map_location="cpu", weights_only=False)["global_step"] == 4
     last2.rename(resumed)

@@ -177,16 +177,11 @@ struct MixtureDist {
   }
 };
 
-// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1), where c(lo + n + 1) := 2^16: v = lo + n
-// is the escape. Returns v and its interval. This is the FlashGMM decode: a binary search on
-// the integer CDF evaluated from the parameters, with no per-symbol table; the escape is found
-// by the same search, so no separate evaluation of the escape start is needed.
+// Bisection for v in [a, b] with c(v) <= slot < c(v + 1), given ca = c(a) <= slot and
+// cb = c(b + 1) > slot. Tracks c at both ends so that the interval needs no extra CDF
+// evaluation. (A branch-free variant measured slower: it needs one more evaluation of c.)
 template <class Dist>
-NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, Interval* iv) {
-  // Tracks c(a) and c(b + 1) so that the interval needs no extra CDF evaluation. (A
-  // branch-free variant measured slower: it needs one more evaluation of c per symbol.)
-  int64_t a = d.sup.lo, b = d.sup.lo + int64_t(d.sup.n);
-  uint32_t ca = 0, cb = kProbScale;
+NC_HD int64_t cdf_bisect(const Dist& d, uint32_t slot, int64_t a, int64_t b, uint32_t ca, uint32_t cb, Interval* iv) {
   while (a < b) {
     const int64_t mid = a + ((b - a + 1) >> 1);
     const uint32_t cm = d.cdf(mid);
@@ -201,6 +196,15 @@ NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, Interval* iv) {
   iv->start = ca;
   iv->freq = cb - ca;
   return a;
+}
+
+// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1), where c(lo + n + 1) := 2^16: v = lo + n
+// is the escape. Returns v and its interval. This is the FlashGMM decode: a binary search on
+// the integer CDF evaluated from the parameters, with no per-symbol table; the escape is found
+// by the same search, so no separate evaluation of the escape start is needed.
+template <class Dist>
+NC_HD int64_t cdf_search(const Dist& d, uint32_t slot, Interval* iv) {
+  return cdf_bisect(d, slot, d.sup.lo, d.sup.lo + int64_t(d.sup.n), 0, kProbScale, iv);
 }
 
 // The same search started from a guess v0 (any value: it is clamped): gallop away from v0 to
@@ -244,20 +248,7 @@ NC_HD int64_t cdf_search_from(const Dist& d, uint32_t slot, int64_t v0, Interval
       b = t - 1, cb = ct;
     }
   }
-  while (a < b) {
-    const int64_t mid = a + ((b - a + 1) >> 1);
-    const uint32_t cm = d.cdf(mid);
-    if (cm <= slot) {
-      a = mid;
-      ca = cm;
-    } else {
-      b = mid - 1;
-      cb = cm;
-    }
-  }
-  iv->start = ca;
-  iv->freq = cb - ca;
-  return a;
+  return cdf_bisect(d, slot, a, b, ca, cb, iv);
 }
 
 // ---- escape payload ---------------------------------------------------------------------------
