@@ -71,10 +71,16 @@ def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = Fal
         codec.refresh_hash()
     state = codec.state_dict()
     if half:
-        codec.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
+        # learned parameters only: float buffers hold constants such as likelihood bounds
+        # (1e-9 underflows to 0 in float16)
+        params = {n for n, _ in codec.named_parameters()}
+        def _h(k: str, v: torch.Tensor) -> torch.Tensor:
+            return v.half() if k in params and v.is_floating_point() else v
+
+        codec.load_state_dict({k: _h(k, v).to(v.dtype) for k, v in state.items()})
         codec.refresh_hash()
         codec.update(force=True)
-        state = {k: v.half() if v.is_floating_point() else v for k, v in codec.state_dict().items()}
+        state = {k: _h(k, v) for k, v in codec.state_dict().items()}
     else:
         codec.update()
         state = codec.state_dict()

@@ -121,6 +121,8 @@ def test_checkpoint_save_and_load(codec, tmp_path):
     assert half.stat().st_size < 0.6 * path.stat().st_size
     h = registry.load(half)
     assert h.weights_hash() == loaded.weights_hash()  # the codec in memory is the file's model
+    bounds = [m.bound for m in h.modules() if type(m).__name__ == "LowerBound"]
+    assert bounds and all(float(b.min()) > 0 for b in bounds)  # 1e-9 must not underflow
     d2 = loaded.encode_image(_image(24, 40), 2)
     np.testing.assert_array_equal(h.decode_image(d2), loaded.decode_image(d2))
     with pytest.raises(NeurocodecError, match="no checkpoint"):
