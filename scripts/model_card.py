@@ -42,10 +42,7 @@ def rate_vs_estimate(codec, images: list[Path]) -> dict:
             payload, _ = codec.compress(x, quality, reconstruct=False)
             real = 8 * len(bitstream.dumps(payload))
             header = real - 8 * payload.payload_bytes
-            with torch.no_grad():
-                lik = codec(codec.pad(x), codec.level(quality))["likelihoods"]
-            est = float(sum(-torch.log2(v).sum() for v in lik.values()))
-            ratios.append((real - header) / est - 1)
+            ratios.append((real - header) / codec.estimated_bits(x, quality) - 1)
             overhead.append(header / 8)
         out[str(quality)] = {"mean_pct": 100 * float(np.mean(ratios)), "max_abs_pct": 100 * float(np.max(np.abs(ratios))), "header_bytes": float(np.mean(overhead))}
     return out

@@ -155,12 +155,8 @@ class EntropyBottleneck(_CompressaiBottleneck, _TableBuffers):
         return q.to(dev, torch.float32) + self._medians_like(q).to(dev)
 
 
-class GaussianConditional(nn.Module):
-    """Conditional Gaussian (or Laplace / logistic) per element: y ~ family(means, scales).
-
-    Symbols are round(y - means) coded with the zero-mean model of the element's scale, so
-    y_hat = symbols + means (mean-shifted rounding, Minnen et al. 2018).
-    """
+class _Conditional(nn.Module):
+    """What the conditional layers share: family, training quantisation, bounds."""
 
     def __init__(
         self,
@@ -174,6 +170,14 @@ class GaussianConditional(nn.Module):
         self.quantization = quantization
         self.lower_bound_scale = LowerBound(scale_bound)
         self.likelihood_bound = likelihood_bound
+
+
+class GaussianConditional(_Conditional):
+    """Conditional Gaussian (or Laplace / logistic) per element: y ~ family(means, scales).
+
+    Symbols are round(y - means) coded with the zero-mean model of the element's scale, so
+    y_hat = symbols + means (mean-shifted rounding, Minnen et al. 2018).
+    """
 
     def forward(self, y: Tensor, scales: Tensor, means: Tensor | None = None, training: bool | None = None) -> tuple[Tensor, Tensor]:
         training = self.training if training is None else training
@@ -200,7 +204,7 @@ class GaussianConditional(nn.Module):
         return q if means is None else q + means
 
 
-class GaussianMixtureConditional(nn.Module):
+class GaussianMixtureConditional(_Conditional):
     """Mixture of K components per element: y ~ sum_k w_k family(means_k, scales_k).
 
     Parameters are [*y.shape, K]; weights are probabilities along K (e.g. a softmax). Symbols
@@ -215,14 +219,10 @@ class GaussianMixtureConditional(nn.Module):
         scale_bound: float = 0.11,
         likelihood_bound: float = 1e-9,
     ) -> None:
-        super().__init__()
+        super().__init__(family, quantization, scale_bound, likelihood_bound)
         if not 1 <= k <= 8:
             raise ValueError("mixtures have 1 to 8 components")
         self.k = k
-        self.family = Family(family)
-        self.quantization = quantization
-        self.lower_bound_scale = LowerBound(scale_bound)
-        self.likelihood_bound = likelihood_bound
 
     def likelihood(self, y_hat: Tensor, means: Tensor, scales: Tensor, weights: Tensor) -> Tensor:
         lik = bin_likelihood(self.family, y_hat.unsqueeze(-1), means, self.lower_bound_scale(scales))
