@@ -3,7 +3,7 @@
 Layout (integers little endian; varints LEB128)::
 
     magic        8 bytes  b"\\x89NCB\\r\\n\\x1a\\n"   (PNG-style: catches text-mode mangling)
-    version      u8       format version (1)
+    version      u8       format version (2; see FORMAT_HISTORY)
     header_len   varint   then header bytes, then u32 CRC32 of the header bytes
       codec        varint length + UTF-8 name
       weights      8 bytes, short hash of the checkpoint weights
@@ -35,7 +35,13 @@ from neurocodec.errors import (
 )
 
 MAGIC = b"\x89NCB\r\n\x1a\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# What each format version was; readers name the version of a file they refuse.
+FORMAT_HISTORY = {
+    1: "neurocodec 0.1: entropy parameters from float networks (files may not decode on another "
+       "machine or thread count)",
+    2: "integer-exact entropy parameters (integer networks): every file decodes on any machine",
+}
 HASH_BYTES = 8
 _MAX_HEADER = 1 << 20
 _MAX_SECTIONS = 4096
@@ -148,6 +154,11 @@ def loads(data: bytes | bytearray | memoryview) -> Payload:
         raise BadMagicError("not a neurocodec .bin file (bad magic number)")
     version = r.take(1, "format version")[0]
     if version != FORMAT_VERSION:
+        if version in FORMAT_HISTORY:
+            raise UnsupportedVersionError(
+                f".bin format version {version} ({FORMAT_HISTORY[version]}) is not read by this release, "
+                f"which reads version {FORMAT_VERSION} only: re-encode the source image with this release"
+            )
         raise UnsupportedVersionError(
             f".bin format version {version} is not supported by this release (reads version {FORMAT_VERSION})"
         )

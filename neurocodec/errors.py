@@ -41,3 +41,8 @@ class CheckpointNotFoundError(NeurocodecError, FileNotFoundError):
 
 class InputError(NeurocodecError, ValueError):
     """Media or arguments the codec cannot take (size, channels, bit depth, empty input)."""
+
+
+class IntegerRangeError(NeurocodecError, ValueError):
+    """An integer network layer could overflow its exact range (its accumulator bound is too
+    large): refused when the model is built or its weights are loaded."""

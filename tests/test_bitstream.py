@@ -63,6 +63,9 @@ def test_specific_errors():
         bitstream.loads(b"")
     with pytest.raises(UnsupportedVersionError, match="version 9"):
         bitstream.loads(data[:8] + b"\x09" + data[9:])
+    # a known older version is named, beside the version this release reads
+    with pytest.raises(UnsupportedVersionError, match=r"format version 1 .*reads version 2"):
+        bitstream.loads(data[:8] + b"\x01" + data[9:])
     with pytest.raises(ChecksumError):
         bitstream.loads(data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
     with pytest.raises(BitstreamError, match="unexpected bytes"):
@@ -74,7 +77,7 @@ def test_specific_errors():
 def test_huge_declared_lengths_are_refused_before_reading():
     # header claims 2^40 bytes
     with pytest.raises(TruncatedError):
-        bitstream.loads(bitstream.MAGIC + b"\x01" + b"\x80\x80\x80\x80\x80\x20" + bytes(16))
+        bitstream.loads(bitstream.MAGIC + bytes([bitstream.FORMAT_VERSION]) + b"\x80\x80\x80\x80\x80\x20" + bytes(16))
     # a section claiming 2^35 bytes after a valid header
     p = Payload("x", bytes(8), {}, {})
     head = bitstream.dumps(p)[:-1]  # drop the section count

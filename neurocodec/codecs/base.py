@@ -5,6 +5,22 @@
   decompress equals compress's own reconstruction bit for bit (same backend).
 - ``weights_hash()``: 8 bytes identifying the weights; written in every .bin and checked on
   decoding, so that a file decoded with other weights is refused by name.
+
+Portable files (the rule every codec keeps): every value the decoder uses to choose a
+probability (scale indexes, means, mixture weights, table indexes, context and temporal priors,
+priors over tokens) is computed in arithmetic whose result does not depend on summation order,
+thread count, instruction set, library version or device. In practice:
+
+- networks that feed the entropy parameters (hyper-synthesis, context models, entropy-parameter
+  networks, temporal priors) are integer networks from
+  :mod:`neurocodec.entropy.integer_nets`, whose last layer emits the coder's integers;
+- learned tables (factorised priors, token priors) are integer buffers made once at export and
+  stored in the checkpoint (covered by the weights hash);
+- what may stay float: the analysis transform, the synthesis transform, the encoder-only
+  hyper-analysis, and anything else that never decides a probability. Their thread
+  dependence moves decoded pixels by at most a rounding step, never a symbol.
+
+Tests encode under one thread count / backend / device and decode under the others.
 """
 
 from __future__ import annotations
@@ -23,6 +39,9 @@ class Codec(nn.Module):
 
     name: ClassVar[str] = ""
     modality: ClassVar[str] = ""
+    # How the decoder turns weights into probabilities; part of the weights hash, so the same
+    # weights under other arithmetic are another model.
+    arithmetic: ClassVar[str] = "integer-nets/1"
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
@@ -34,6 +53,7 @@ class Codec(nn.Module):
         Computed once; call :meth:`refresh_hash` after changing weights."""
         if self._hash is None:
             h = hashlib.sha256(self.name.encode())
+            h.update(self.arithmetic.encode())
             h.update(repr(sorted(self.config.items())).encode())
             for k, v in sorted(self.state_dict().items()):
                 h.update(k.encode())

@@ -21,7 +21,7 @@ from compressai.ops import LowerBound
 from torch import Tensor, nn
 
 from neurocodec.entropy.coder import decode, encode
-from neurocodec.entropy.models import Family, MixtureModel, ParametricModel, TableModel
+from neurocodec.entropy.models import MEAN_FRAC_BITS, Family, MixtureModel, ParametricModel, TableModel
 
 Quantization = Literal["noise", "ste"]
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -203,6 +203,27 @@ class GaussianConditional(_Conditional):
         q = decode(data, self.model(scales), **coder_kw).to(scales.device, torch.float32)
         return q if means is None else q + means
 
+    # ---- integer parameters (from an integer network: portable across devices) -------------
+    @staticmethod
+    def means_of_q8(means_q: Tensor) -> Tensor:
+        """Q8 integer means -> float32 (exact: |means_q| < 2^24 after the clamp)."""
+        return means_q.clamp(-(1 << 23), 1 << 23).float() / float(1 << MEAN_FRAC_BITS)
+
+    @torch.no_grad()
+    def compress_int(self, y: Tensor, scale_idx: Tensor, means_q: Tensor, **coder_kw) -> tuple[bytes, Tensor]:
+        """Code round(y - mean) with the zero-mean model of each element's scale index; the mean
+        is the Q8 integer means_q / 256. Returns the stream and y_hat = symbols + mean."""
+        means = self.means_of_q8(means_q).to(y.device)
+        q = torch.round(y - means).to(torch.int32)
+        model = ParametricModel(self.family, torch.zeros_like(scale_idx, dtype=torch.int32).cpu(), scale_idx.cpu())
+        return encode(q.cpu(), model, **coder_kw), q.to(y.dtype) + means
+
+    @torch.no_grad()
+    def decompress_int(self, data: bytes, scale_idx: Tensor, means_q: Tensor, **coder_kw) -> Tensor:
+        model = ParametricModel(self.family, torch.zeros_like(scale_idx, dtype=torch.int32).cpu(), scale_idx.cpu())
+        q = decode(data, model, **coder_kw).to(means_q.device, torch.float32)
+        return q + self.means_of_q8(means_q)
+
 
 class GaussianMixtureConditional(_Conditional):
     """Mixture of K components per element: y ~ sum_k w_k family(means_k, scales_k).
@@ -247,6 +268,22 @@ class GaussianMixtureConditional(_Conditional):
     @torch.no_grad()
     def decompress(self, data: bytes, means: Tensor, scales: Tensor, weights: Tensor, **coder_kw) -> Tensor:
         return decode(data, self.model(means, scales, weights), **coder_kw).to(means.device, torch.float32)
+
+    # ---- integer parameters (from an integer network: portable across devices) -------------
+    def model_int(self, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> MixtureModel:
+        """The mixture from integer parameters [..., K]: Q8 means, scale indexes, Q16 weights."""
+        if means_q.shape[-1] != self.k:
+            raise ValueError(f"expected {self.k} mixture components on the last axis")
+        return MixtureModel(self.family, means_q.cpu(), scale_idx.cpu(), weights_q.cpu())
+
+    @torch.no_grad()
+    def compress_int(self, y: Tensor, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor, **coder_kw) -> tuple[bytes, Tensor]:
+        q = torch.round(y)
+        return encode(q.to(torch.int32).cpu(), self.model_int(means_q, scale_idx, weights_q), **coder_kw), q
+
+    @torch.no_grad()
+    def decompress_int(self, data: bytes, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor, **coder_kw) -> Tensor:
+        return decode(data, self.model_int(means_q, scale_idx, weights_q), **coder_kw).to(means_q.device, torch.float32)
 
 
 class CategoricalPrior(_TableBuffers):

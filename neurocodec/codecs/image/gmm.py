@@ -5,6 +5,11 @@ entropy layer's FlashGMM path (binary search on the integer mixture CDF).
 
 Pass 1 codes the anchor positions ((i + j) even) from the hyperprior alone; pass 2 codes the
 others from the hyperprior plus a 5x5 convolution over the decoded anchors.
+
+Portable files: h_s, the context convolution and the entropy-parameter network are integer
+networks (:mod:`neurocodec.entropy.integer_nets`); the last layer emits Q8 means, Q12 scales
+(mapped to scale indexes in integers) and Q8 logits (mapped to Q16 weights by an integer
+softmax). g_a, g_s and h_a stay float.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from compressai.layers import (
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianMixtureConditional, quantize_train
+from neurocodec.entropy import integer_nets as inet
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional, quantize_train
 
 
 def anchor_mask(h: int, w: int, device: torch.device | None = None) -> Tensor:
@@ -52,39 +58,73 @@ class CheckerboardGMM(ImageCodec):
             conv3x3(N, N, stride=2), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
             conv3x3(N, N, stride=2),
         )
-        self.h_s = nn.Sequential(
-            conv3x3(N, M), nn.LeakyReLU(inplace=True), subpel_conv3x3(M, M, 2), nn.LeakyReLU(inplace=True),
-            conv3x3(M, M * 3 // 2), nn.LeakyReLU(inplace=True), subpel_conv3x3(M * 3 // 2, M * 3 // 2, 2),
-            nn.LeakyReLU(inplace=True), conv3x3(M * 3 // 2, M * 2),
+        # Cheng 2020's hyper-synthesis (3x3 convs, sub-pixel upsampling), in integer arithmetic
+        self.h_s = inet.IntSequential(
+            inet.IntConv2d(N, M, 3, padding=1), inet.IntLeakyReLU(),
+            inet.int_subpel_conv3x3(M, M, 2), inet.IntLeakyReLU(),
+            inet.IntConv2d(M, M * 3 // 2, 3, padding=1), inet.IntLeakyReLU(),
+            inet.int_subpel_conv3x3(M * 3 // 2, M * 3 // 2, 2), inet.IntLeakyReLU(),
+            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
         )
-        self.context = nn.Conv2d(M, 2 * M, 5, padding=2)
-        self.entropy_parameters = nn.Sequential(
-            nn.Conv2d(4 * M, 10 * M // 3, 1), nn.LeakyReLU(inplace=True),
-            nn.Conv2d(10 * M // 3, 8 * M // 3, 1), nn.LeakyReLU(inplace=True),
-            nn.Conv2d(8 * M // 3, 3 * K * M, 1),
+        self.context = inet.IntConv2d(M, 2 * M, 5, padding=2)  # input: y_hat (integers)
+        # output channels: (means Q8, scales Q12, logits Q8) x K x M
+        fracs = [inet.MEAN_FRAC] * K * M + [inet.SCALE_FRAC] * K * M + [inet.LOGIT_FRAC] * K * M
+        self.entropy_parameters = inet.IntSequential(
+            inet.IntConv2d(4 * M, 10 * M // 3, 1), inet.IntLeakyReLU(),
+            inet.IntConv2d(10 * M // 3, 8 * M // 3, 1), inet.IntLeakyReLU(),
+            inet.IntConv2d(8 * M // 3, 3 * K * M, 1, out_frac=fracs, out_limit=inet.OUT_LIMIT),
         )
         self.gains = GainUnits(qualities, M)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gmm = GaussianMixtureConditional(K)
         self.N, self.M, self.K = N, M, K
 
-    def _params(self, hyper: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Mixture parameters [B, M, H, W, K] each: means, scales, weights (softmax)."""
-        p = self.entropy_parameters(torch.cat([hyper, ctx], 1))
+    def _split(self, p: Tensor) -> Tensor:
+        """[B, 3KM, H, W] -> [3, B, M, H, W, K]: means, scales, logits."""
         b, _, h, w = p.shape
-        p = p.reshape(b, 3, self.K, self.M, h, w).permute(1, 0, 3, 4, 5, 2)
-        return p[0], p[1], torch.softmax(p[2], -1)
+        return p.reshape(b, 3, self.K, self.M, h, w).permute(1, 0, 3, 4, 5, 2)
+
+    def _params(self, hyper: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Training: mixture parameters [B, M, H, W, K] each (means, scales, softmax weights) from
+        the integer networks' float simulation."""
+        p = self._split(self.entropy_parameters(torch.cat([hyper, ctx], 1)))
+        return p[0], p[1], inet.mixture_weights_float(p[2])
+
+    def _params_int(self, hyper: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact path: fixed-point hyper and context features -> int32 [B, M, H, W, K] each:
+        Q8 means, scale indexes, Q16 weights (summing to 2^16)."""
+        p = self._split(self.entropy_parameters.forward_int(torch.cat([hyper, ctx], 1)))
+        return p[0].to(torch.int32), inet.scale_indexes(p[1]), inet.mixture_weights_q16(p[2])
+
+    def _hyper_int(self, z_hat: Tensor) -> Tensor:
+        return self.h_s.forward_int(inet.to_fixed(z_hat))
+
+    def _context_int(self, y_hat: Tensor) -> Tensor:
+        """Context features of integer y_hat (zeros where not yet decoded)."""
+        return self.context.forward_int(inet.to_fixed(y_hat))
+
+    @staticmethod
+    def _float_params(means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The coder's integer parameters as floats (eval-mode likelihoods)."""
+        return (GaussianConditional.means_of_q8(means_q), inet.scales_of_indexes(scale_idx),
+                weights_q.float() / float(1 << 16))
 
     def forward(self, x: Tensor, q: Tensor) -> dict:
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_hat, z_lik = self.entropy_bottleneck(z)
-        hyper = self.h_s(z_hat)
         y_round = quantize_train(y, "ste") if self.training else torch.round(y)
         mask = anchor_mask(*y.shape[-2:], device=y.device)
-        ctx = self.context(y_round * mask)
-        pa = self._params(hyper, torch.zeros_like(ctx))
-        pn = self._params(hyper, ctx)
+        if self.training:
+            hyper = self.h_s(z_hat)
+            ctx = self.context(y_round * mask)
+            pa = self._params(hyper, torch.zeros_like(ctx))
+            pn = self._params(hyper, ctx)
+        else:  # exactly the parameters the coder uses
+            hyper = self._hyper_int(z_hat)
+            ctx = self._context_int(y_round * mask)
+            pa = self._float_params(*self._params_int(hyper, torch.zeros_like(ctx)))
+            pn = self._float_params(*self._params_int(hyper, ctx))
         m5 = mask[..., None]
         means, scales, weights = (torch.where(m5, a, n) for a, n in zip(pa, pn))
         _, y_lik = self.gmm(y, means, scales, weights)
@@ -95,26 +135,26 @@ class CheckerboardGMM(ImageCodec):
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
-        hyper = self.h_s(z_hat)
+        hyper = self._hyper_int(z_hat)
         y_hat = torch.round(y)
         mask = anchor_mask(*y.shape[-2:], device=y.device).expand_as(y)
-        ctx = self.context(y_hat * mask)
-        pa = self._params(hyper, torch.zeros_like(ctx))
-        y0, _ = self.gmm.compress(y[mask], *(p[mask] for p in pa))
-        pn = self._params(hyper, ctx)
-        y1, _ = self.gmm.compress(y[~mask], *(p[~mask] for p in pn))
+        ctx = self._context_int(y_hat * mask)
+        pa = self._params_int(hyper, torch.zeros_like(ctx))
+        y0, _ = self.gmm.compress_int(y[mask], *(p[mask] for p in pa))
+        pn = self._params_int(hyper, ctx)
+        y1, _ = self.gmm.compress_int(y[~mask], *(p[~mask] for p in pn))
         return {"z": z_bytes, "y0": y0, "y1": y1}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         zh, zw = latent_size(size, 64)
         z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
-        hyper = self.h_s(z_hat)
+        hyper = self._hyper_int(z_hat)
         yh, yw = latent_size(size, 16)
         mask = anchor_mask(yh, yw, device=hyper.device).expand(1, self.M, yh, yw)
         y_hat = torch.zeros(1, self.M, yh, yw, device=hyper.device)
-        ctx0 = torch.zeros(1, 2 * self.M, yh, yw, device=hyper.device)
-        pa = self._params(hyper, ctx0)
-        y_hat[mask] = self.gmm.decompress(section_bytes("y0", sections), *(p[mask] for p in pa))
-        pn = self._params(hyper, self.context(y_hat))
-        y_hat[~mask] = self.gmm.decompress(section_bytes("y1", sections), *(p[~mask] for p in pn))
+        ctx0 = torch.zeros(1, 2 * self.M, yh, yw, dtype=hyper.dtype, device=hyper.device)
+        pa = self._params_int(hyper, ctx0)
+        y_hat[mask] = self.gmm.decompress_int(section_bytes("y0", sections), *(p[mask] for p in pa))
+        pn = self._params_int(hyper, self._context_int(y_hat))
+        y_hat[~mask] = self.gmm.decompress_int(section_bytes("y1", sections), *(p[~mask] for p in pn))
         return y_hat

@@ -3,6 +3,10 @@
 g_a: 4 x (5x5 conv, stride 2) with GDN; g_s mirrors it with IGDN. h_a/h_s: the hyper
 analysis/synthesis predicting a mean and a scale per latent element. y is coded with the
 Gaussian conditional (symbols round(y - mean)), z with the learned factorised prior.
+
+Portable files: h_s is an integer network (:mod:`neurocodec.entropy.integer_nets`) whose last
+layer emits Q12 scales (mapped to the coder's scale index in integers) and Q8 means, so the
+decoder picks every probability with exact arithmetic; g_a, g_s and h_a stay float.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
+from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, quantize_train
 
 
@@ -32,22 +37,39 @@ class MeanScaleHyperprior(ImageCodec):
             conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
             conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
         )
-        self.h_s = nn.Sequential(
-            deconv(N, M), nn.LeakyReLU(inplace=True),
-            deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
-            conv(M * 3 // 2, M * 2, stride=1, kernel_size=3),
+        # the layout of compressai's mbt2018-mean h_s (deconv 5x5/2, deconv 5x5/2, conv 3x3),
+        # in integer arithmetic: channels [0, M) are Q12 scales, [M, 2M) Q8 means
+        self.h_s = inet.IntSequential(
+            inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1, out_frac=[inet.SCALE_FRAC] * M + [inet.MEAN_FRAC] * M,
+                           out_limit=inet.OUT_LIMIT),
         )
         self.gains = GainUnits(qualities, M)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional()
         self.N, self.M = N, M
 
+    def hyper_int(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact path: z_hat -> (int32 scale indexes, int32 Q8 means), each [B, M, h, w]."""
+        out = self.h_s.forward_int(inet.to_fixed(z_hat))
+        s, m = out.chunk(2, 1)
+        return inet.scale_indexes(s), m.to(torch.int32)
+
+    def hyper_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """(scales, means) as floats. Training: the integer network's float simulation; eval:
+        exactly the scale levels and means the coder uses."""
+        if self.h_s.training:
+            return self.h_s(z_hat).chunk(2, 1)
+        idx, means_q = self.hyper_int(z_hat)
+        return inet.scales_of_indexes(idx), GaussianConditional.means_of_q8(means_q)
+
     def forward(self, x: Tensor, q: Tensor) -> dict:
         """Training / estimation pass. x [B, 3, H, W] (H, W multiples of 64), q [B] levels."""
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_hat, z_lik = self.entropy_bottleneck(z)
-        scales, means = self.h_s(z_hat).chunk(2, 1)
+        scales, means = self.hyper_params(z_hat)
         _, y_lik = self.gaussian_conditional(y, scales, means)
         # mixed quantisation: rate with noise, reconstruction from rounded y (straight-through)
         y_hat = quantize_train(y, "ste", means) if self.training else torch.round(y - means) + means
@@ -58,12 +80,10 @@ class MeanScaleHyperprior(ImageCodec):
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
-        scales, means = self.h_s(z_hat).chunk(2, 1)
-        y_bytes, y_hat = self.gaussian_conditional.compress(y, scales, means)
+        y_bytes, y_hat = self.gaussian_conditional.compress_int(y, *self.hyper_int(z_hat))
         return {"z": z_bytes, "y": y_bytes}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         zh, zw = latent_size(size, 64)
         z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
-        scales, means = self.h_s(z_hat).chunk(2, 1)
-        return self.gaussian_conditional.decompress(section_bytes("y", sections), scales, means)
+        return self.gaussian_conditional.decompress_int(section_bytes("y", sections), *self.hyper_int(z_hat))
