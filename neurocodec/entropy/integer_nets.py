@@ -80,9 +80,10 @@ def _ste_round(x: Tensor) -> Tensor:
 
 
 def _round_div_pow2(n: Tensor, shift: Tensor) -> Tensor:
-    """floor((n + 2^(shift-1)) / 2^shift) on int64 (round half up); shift >= 0, broadcast."""
+    """floor((n + 2^(shift-1)) / 2^shift) on int64 (round half up); shift >= 0, broadcast.
+    An arithmetic right shift is a floor division by 2^shift."""
     half = torch.where(shift > 0, torch.ones_like(shift) << (shift - 1).clamp_min(0), torch.zeros_like(shift))
-    return torch.div(n + half, torch.ones_like(shift) << shift, rounding_mode="floor")
+    return (n + half) >> shift
 
 
 def to_fixed(x: Tensor, frac: int = ACT_FRAC, limit: int = ACT_LIMIT) -> Tensor:
@@ -170,6 +171,19 @@ class _IntConvMixin(IntegerModule):
         lo = self.out_fracs().to(exp.device) - self.in_frac  # the output shift must be >= 0
         return torch.maximum(exp.clamp(max=MAX_EXPONENT), lo)
 
+    def _int_cache(self) -> tuple[Tensor, Tensor, Tensor, float]:
+        """(W, B, shift, bound), recomputed when the weights change (version counters)."""
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.device,
+               None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
+        cache = self.__dict__.get("_int_params")
+        if cache is None or cache[0] != key:
+            W, B, shift = self.integer_parameters()
+            dims = [d for d in range(W.dim()) if d != (1 if self.transposed_layout else 0)]
+            bound = float((W.abs().sum(dim=dims) * float(self.in_limit) + B.abs()).max()) if W.numel() else 0.0
+            cache = (key, (W, B, shift, bound))
+            self.__dict__["_int_params"] = cache
+        return cache[1]
+
     def integer_parameters(self) -> tuple[Tensor, Tensor, Tensor]:
         """(W, B, shift): integer-valued float64 weights and biases, and the int64 output shift
         of each channel. Pure functions of the stored weights: the same on every device."""
@@ -183,10 +197,7 @@ class _IntConvMixin(IntegerModule):
 
     def accumulator_bound(self) -> float:
         """The largest |accumulator| any input within +-in_limit can produce."""
-        W, B, _ = self.integer_parameters()
-        dims = [d for d in range(W.dim()) if d != (1 if self.transposed_layout else 0)]
-        bound = W.abs().sum(dim=dims) * float(self.in_limit) + B.abs()
-        return float(bound.max()) if bound.numel() else 0.0
+        return self._int_cache()[3]
 
     def check_bounds(self) -> None:
         """Raise IntegerRangeError if some input could make a partial sum inexact."""
@@ -213,16 +224,22 @@ class _IntConvMixin(IntegerModule):
         return _ste_round(y * scale).clamp(-self.out_limit, self.out_limit) / scale
 
     def forward_int(self, x: Tensor) -> Tensor:
-        """int64 [B, in, H, W] fixed point (in_frac) -> int64 [B, out, H', W'] (out_frac)."""
+        """int64 [B, in, H, W] fixed point (in_frac) -> int64 [B, out, H', W'] (out_frac).
+        1x1 convolutions also take points: [N, in] -> [N, out]."""
         self.check_bounds()
-        W, B, shift = self.integer_parameters()
+        W, B, shift, _ = self._int_cache()
+        W, B = W.to(x.device), B.to(x.device)
         xd = x.clamp(-self.in_limit, self.in_limit).double()
-        if xd.is_cuda:
+        if xd.dim() == 2:  # points, 1x1 kernels only
+            if self.kernel_size != (1, 1) or self.transposed_layout:
+                raise ValueError("points input needs a 1x1 convolution")
+            acc = torch.addmm(B, xd, W.reshape(W.shape[0], -1).t())
+        elif xd.is_cuda:
             with torch.backends.cudnn.flags(enabled=False):  # no Winograd / FFT / TF32
-                acc = self._conv(xd, W.to(xd.device), B.to(xd.device))
+                acc = self._conv(xd, W, B)
         else:
             acc = self._conv(xd, W, B)
-        acc = torch.round(acc).long()  # already integers: every partial sum was exact
+        acc = acc.long()  # already integers: every partial sum was exact
         out = _round_div_pow2(acc, shift.to(acc.device).reshape(1, -1, *([1] * (acc.dim() - 2))))
         return out.clamp_(-self.out_limit, self.out_limit)
 
@@ -253,6 +270,27 @@ class IntConv2d(nn.Conv2d, _IntConvMixin):
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
     forward = IntegerModule.forward
+
+    def forward_int_at(self, x: Tensor, rows: Tensor, cols: Tensor, taps: Tensor | None = None) -> Tensor:
+        """The exact output at some positions only: int64 [B, out, n] at (rows[i], cols[i]).
+
+        taps: bool [kh, kw], the kernel taps that can see a nonzero input (e.g. a checkerboard
+        context whose inputs are zero at half the positions); the others are skipped. The
+        result equals forward_int(x)[..., rows, cols] (stride 1, no groups or dilation).
+        """
+        if self.stride != (1, 1) or self.groups != 1 or self.dilation != (1, 1):
+            raise ValueError("forward_int_at needs stride 1, no groups, no dilation")
+        self.check_bounds()
+        W, B, shift, _ = self._int_cache()
+        kh, kw = self.kernel_size
+        ph, pw = self.padding
+        xp = F.pad(x.clamp(-self.in_limit, self.in_limit).double(), (pw, pw, ph, ph))
+        use = [(i, j) for i in range(kh) for j in range(kw) if taps is None or bool(taps[i, j])]
+        gathered = torch.stack([xp[:, :, rows + i, cols + j] for i, j in use], 2)  # [B, in, T, n]
+        w = torch.stack([W[:, :, i, j] for i, j in use], 2).to(x.device)  # [out, in, T]
+        acc = torch.matmul(w.reshape(w.shape[0], -1), gathered.flatten(1, 2)) + B.to(x.device)[:, None]
+        out = _round_div_pow2(acc.long(), shift.to(x.device)[:, None])
+        return out.clamp_(-self.out_limit, self.out_limit)
 
 
 class IntConvTranspose2d(nn.ConvTranspose2d, _IntConvMixin):
@@ -292,7 +330,7 @@ class IntLeakyReLU(IntegerModule):
         return torch.where(x >= 0, x, neg)
 
     def forward_int(self, x: Tensor) -> Tensor:
-        neg = torch.div(x * LEAK_NUM + (1 << (LEAK_SHIFT - 1)), 1 << LEAK_SHIFT, rounding_mode="floor")
+        neg = (x * LEAK_NUM + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT
         return torch.where(x >= 0, x, neg)
 
 

@@ -130,3 +130,30 @@ def test_checkpoint_save_and_load(codec, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(NeurocodecError, match="cannot read"):
         registry.load(tmp_path / "junk.pt")
+
+
+def test_checkpoint_whose_integer_layers_could_overflow_is_refused(codec, tmp_path):
+    from neurocodec.errors import IntegerRangeError
+
+    path = registry.save_checkpoint(codec, tmp_path / "c.pt")
+    ckpt = torch.load(path, weights_only=True)
+    key = next(k for k in ckpt["state_dict"] if k.startswith("h_s.") and k.endswith("bias"))
+    ckpt["state_dict"][key][0] = 1e15  # its integer bias alone passes 2^52
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(IntegerRangeError, match="accumulator bound"):
+        registry.load(tmp_path / "bad.pt")
+
+
+def test_entropy_parameter_networks_are_integer_networks(codec):
+    """The rule: every network between the decoded symbols and the coder's parameters is an
+    integer network (exact on any device); the float transforms never feed the coder."""
+    from neurocodec.entropy.integer_nets import IntegerModule
+
+    for name in ("h_s", "context", "entropy_parameters"):
+        if hasattr(codec, name):
+            assert isinstance(getattr(codec, name), IntegerModule), name
+    # training mode: the simulation carries gradients into the integer networks' weights
+    c = type(codec)(N=16, M=24, qualities=3).train()
+    out = c(torch.rand(1, 3, 64, 64), torch.tensor([1]))
+    (c.bpp(out["likelihoods"], 64 * 64).sum() + out["x_hat"].square().mean()).backward()
+    assert c.h_s[0].weight.grad is not None and c.h_s[0].weight.grad.abs().sum() > 0

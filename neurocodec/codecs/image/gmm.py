@@ -90,18 +90,42 @@ class CheckerboardGMM(ImageCodec):
         p = self._split(self.entropy_parameters(torch.cat([hyper, ctx], 1)))
         return p[0], p[1], inet.mixture_weights_float(p[2])
 
-    def _params_int(self, hyper: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Exact path: fixed-point hyper and context features -> int32 [B, M, H, W, K] each:
-        Q8 means, scale indexes, Q16 weights (summing to 2^16)."""
-        p = self._split(self.entropy_parameters.forward_int(torch.cat([hyper, ctx], 1)))
-        return p[0].to(torch.int32), inet.scale_indexes(p[1]), inet.mixture_weights_q16(p[2])
+    # ---- exact path: the parameters are computed only where each pass codes -------------------
+    # Pass 1 needs them at the anchors, pass 2 at the other half; the entropy-parameter network
+    # is pointwise (1x1), and the context of a non-anchor sees decoded anchors only through the
+    # taps with (i + j) odd: both are evaluated on those points alone.
+
+    @staticmethod
+    def _points(h: int, w: int, anchors: bool, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Row-major (rows, cols) of the anchors ((i + j) even) or of the other positions."""
+        sel = anchor_mask(h, w, device)[0, 0]
+        i, j = torch.nonzero(sel if anchors else ~sel, as_tuple=True)
+        return i, j
+
+    def _context_taps(self) -> Tensor:
+        k = self.context.kernel_size[0]
+        i = torch.arange(k)[:, None]
+        j = torch.arange(k)[None, :]
+        return (i + j) % 2 == 1
 
     def _hyper_int(self, z_hat: Tensor) -> Tensor:
+        """Fixed-point hyper features [B, 2M, H, W] (int64)."""
         return self.h_s.forward_int(inet.to_fixed(z_hat))
 
-    def _context_int(self, y_hat: Tensor) -> Tensor:
-        """Context features of integer y_hat (zeros where not yet decoded)."""
-        return self.context.forward_int(inet.to_fixed(y_hat))
+    def _params_int(self, hyper: Tensor, rows: Tensor, cols: Tensor, y_anchors: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact mixture parameters at points: int32 [B, M, n, K] each (Q8 means, scale indexes,
+        Q16 weights summing to 2^16). y_anchors: the decoded latent with zeros off the anchors
+        (pass 2), or None (pass 1: no context)."""
+        b = hyper.shape[0]
+        feats = hyper[:, :, rows, cols]  # [B, 2M, n]
+        if y_anchors is None:
+            ctx = torch.zeros_like(feats)
+        else:
+            ctx = self.context.forward_int_at(inet.to_fixed(y_anchors), rows, cols, self._context_taps())
+        pts = torch.cat([feats, ctx], 1).permute(0, 2, 1).reshape(-1, feats.shape[1] * 2)  # [B n, 4M]
+        p = self.entropy_parameters.forward_int(pts)  # [B n, 3KM]
+        p = p.reshape(b, -1, 3, self.K, self.M).permute(2, 0, 4, 1, 3)  # [3, B, M, n, K]
+        return p[0].to(torch.int32), inet.scale_indexes(p[1]), inet.mixture_weights_q16(p[2])
 
     @staticmethod
     def _float_params(means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -120,14 +144,16 @@ class CheckerboardGMM(ImageCodec):
             ctx = self.context(y_round * mask)
             pa = self._params(hyper, torch.zeros_like(ctx))
             pn = self._params(hyper, ctx)
-        else:  # exactly the parameters the coder uses
+            m5 = mask[..., None]
+            means, scales, weights = (torch.where(m5, a, n) for a, n in zip(pa, pn))
+            _, y_lik = self.gmm(y, means, scales, weights)
+        else:  # exactly the parameters the coder uses, at the points where it uses them
             hyper = self._hyper_int(z_hat)
-            ctx = self._context_int(y_round * mask)
-            pa = self._float_params(*self._params_int(hyper, torch.zeros_like(ctx)))
-            pn = self._float_params(*self._params_int(hyper, ctx))
-        m5 = mask[..., None]
-        means, scales, weights = (torch.where(m5, a, n) for a, n in zip(pa, pn))
-        _, y_lik = self.gmm(y, means, scales, weights)
+            y_lik = torch.empty_like(y)
+            for anchors in (True, False):
+                r, c = self._points(*y.shape[-2:], anchors, y.device)
+                params = self._float_params(*self._params_int(hyper, r, c, None if anchors else y_round * mask))
+                y_lik[:, :, r, c] = self.gmm(y[:, :, r, c], *params)[1]
         x_hat = self.synthesize(y_round, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
@@ -137,12 +163,12 @@ class CheckerboardGMM(ImageCodec):
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
         hyper = self._hyper_int(z_hat)
         y_hat = torch.round(y)
-        mask = anchor_mask(*y.shape[-2:], device=y.device).expand_as(y)
-        ctx = self._context_int(y_hat * mask)
-        pa = self._params_int(hyper, torch.zeros_like(ctx))
-        y0, _ = self.gmm.compress_int(y[mask], *(p[mask] for p in pa))
-        pn = self._params_int(hyper, ctx)
-        y1, _ = self.gmm.compress_int(y[~mask], *(p[~mask] for p in pn))
+        h, w = y.shape[-2:]
+        ra, ca = self._points(h, w, True, y.device)
+        rn, cn = self._points(h, w, False, y.device)
+        y0, _ = self.gmm.compress_int(y[:, :, ra, ca], *self._params_int(hyper, ra, ca, None))
+        y_anchors = y_hat * anchor_mask(h, w, device=y.device)
+        y1, _ = self.gmm.compress_int(y[:, :, rn, cn], *self._params_int(hyper, rn, cn, y_anchors))
         return {"z": z_bytes, "y0": y0, "y1": y1}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
@@ -150,11 +176,9 @@ class CheckerboardGMM(ImageCodec):
         z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
         hyper = self._hyper_int(z_hat)
         yh, yw = latent_size(size, 16)
-        mask = anchor_mask(yh, yw, device=hyper.device).expand(1, self.M, yh, yw)
+        ra, ca = self._points(yh, yw, True, hyper.device)
+        rn, cn = self._points(yh, yw, False, hyper.device)
         y_hat = torch.zeros(1, self.M, yh, yw, device=hyper.device)
-        ctx0 = torch.zeros(1, 2 * self.M, yh, yw, dtype=hyper.dtype, device=hyper.device)
-        pa = self._params_int(hyper, ctx0)
-        y_hat[mask] = self.gmm.decompress_int(section_bytes("y0", sections), *(p[mask] for p in pa))
-        pn = self._params_int(hyper, self._context_int(y_hat))
-        y_hat[~mask] = self.gmm.decompress_int(section_bytes("y1", sections), *(p[~mask] for p in pn))
+        y_hat[:, :, ra, ca] = self.gmm.decompress_int(section_bytes("y0", sections), *self._params_int(hyper, ra, ca, None))
+        y_hat[:, :, rn, cn] = self.gmm.decompress_int(section_bytes("y1", sections), *self._params_int(hyper, rn, cn, y_hat))
         return y_hat
