@@ -27,6 +27,7 @@ import torch
 from neurocodec import bitstream
 from neurocodec.codecs import registry
 from neurocodec.data import data_path
+from neurocodec.entropy import integer_nets as inet
 from neurocodec.evaluate.bd import bd_rate
 from neurocodec.evaluate.results import curve_from_result, read_json
 from neurocodec.io.images import list_images, load_image, to_tensor
@@ -92,10 +93,21 @@ def main() -> None:
                 bd[f"{base}/{key}"] = f"n/a ({e})"
     kodak = data_path("kodak")
     images = list_images(kodak) if kodak else []
+    int_layers = [m for m in codec.modules() if isinstance(m, inet.IntConv2d | inet.IntConvTranspose2d)]
     card = {
         "codec": codec.name,
         "checkpoint": f"checkpoints/{args.name}.pt",
         "weights_hash": codec.weights_hash().hex(),
+        "format_version": bitstream.FORMAT_VERSION,
+        "arithmetic": {
+            "name": codec.arithmetic,
+            "integer_layers": len(int_layers),
+            "activation_fixed_point_bits": inet.ACT_FRAC,
+            "activation_limit": inet.ACT_LIMIT,
+            "weight_max_abs": 1 << inet.WEIGHT_BITS,
+            "largest_accumulator_bound_log2": round(float(np.log2(max(m.accumulator_bound() for m in int_layers))), 2),
+            "exact_below_log2": 52,
+        },
         "config": codec.config,
         "parameters": sum(p.numel() for p in codec.parameters()),
         "file_mb": round(out.stat().st_size / 1e6, 2),

@@ -453,7 +453,9 @@ def mixture_weights_q16(logits: Tensor) -> Tensor:
     total = e.sum(-1, keepdim=True)  # >= 2^16: the largest logit has e = 2^16
     w = torch.div(e << PROB_BITS, total, rounding_mode="floor")
     rest = (1 << PROB_BITS) - w.sum(-1, keepdim=True)
-    w.scatter_add_(-1, e.argmax(-1, keepdim=True), rest)
+    k = torch.arange(e.shape[-1], device=e.device)
+    first_max = torch.where(e == e.amax(-1, keepdim=True), k, e.shape[-1]).amin(-1, keepdim=True)
+    w.scatter_add_(-1, first_max, rest)
     return w.to(torch.int32)
 
 
