@@ -1,41 +1,82 @@
 """Image I/O (Pillow) with one stated policy for what the image codecs accept.
 
-Codecs take 8-bit RGB. On load:
+Codecs take 8-bit RGB. An input is read as a viewer shows it; on load:
 
+- Orientation: the EXIF orientation tag is applied (``ImageOps.exif_transpose``), so a photo
+  stored 768x512 with orientation 6 loads as 512x768, as viewers show it.
+- Frames: an animated or multi-page image (GIF, WebP, APNG, TIFF with more than one frame) is
+  refused with :class:`InputError` naming the file and its frame count: the codecs code one
+  still image (extract a frame first). A camera MPO file (a JPEG with extra preview or stereo
+  images) is read as its first, primary image, which is what viewers show.
 - RGB (8-bit): as is.
-- Grayscale (L, 1, I;16, I, F) and palette images: converted to RGB (gray replicated into the
-  three channels); the decoded file is RGB.
+- Grayscale (L, 1, I;16, I, F, and LA with opaque alpha): gray replicated into the three
+  channels for the networks; :func:`load_image_info` also says the source was grayscale, the
+  codec records it in the .bin header (``"color": "gray"``) and decoding gives back a one-channel
+  image (the mean of the three decoded channels, rounded).
+- Palette images: converted to RGB (coded and decoded as RGB, even when the palette is gray).
 - RGBA / LA / PA: accepted only when alpha is fully opaque (alpha is dropped); any transparency
   is refused with :class:`InputError`, since the codecs do not code alpha.
 - 16-bit images: reduced to 8 bits by rounding (v * 255 / 65535), with a warning.
 - CMYK, YCbCr, LAB: converted to RGB by Pillow.
-- Empty (0-pixel) images and images over 2^28 pixels are refused.
+- Colour profiles: the pixel values are coded as they are stored (right for sRGB, the usual
+  profile). An embedded ICC profile is neither applied nor kept in the .bin; the first input
+  with one logs a warning (later ones a debug line), since a wide-gamut (e.g. Display P3) image
+  decodes with its colours read as sRGB.
+- Size: read from the header and checked before the pixels are decoded. Empty (0-pixel)
+  images, sides over MAX_SIDE (32768) and images over MAX_PIXELS (2^26, 67 MP) are refused:
+  the same limits the image codecs check on encoding and decoding
+  (:func:`neurocodec.codecs.image.base.check_size`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.errors import InputError
 
 log = logging.getLogger(__name__)
 
-MAX_PIXELS = 1 << 28
+MAX_SIDE = 1 << 15
+MAX_PIXELS = 1 << 26  # 67 MP: the networks' activations must fit in memory (a few GB)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+GRAY_MODES = frozenset({"L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+_icc_warned = False  # the ICC warning is logged once per process
+
+
+class ImageInfo(NamedTuple):
+    """A loaded image: uint8 RGB [H, W, 3] and whether the source was grayscale."""
+
+    rgb: np.ndarray
+    gray: bool
+
+
+def check_image_size(w: int, h: int, name: str = "image") -> None:
+    """Refuse empty images and sizes over MAX_SIDE a side or MAX_PIXELS (w, h in pixels)."""
+    if w <= 0 or h <= 0:
+        raise InputError(f"{name}: empty image ({w}x{h})")
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+        raise InputError(f"{name}: {w}x{h} is too large (sides at most {MAX_SIDE}, at most {MAX_PIXELS} pixels)")
+
+
+def is_grayscale(img: Image.Image) -> bool:
+    """Whether a PIL image is stored as grayscale (L, 1, I;16, I, F, or LA with opaque alpha)."""
+    if img.mode in GRAY_MODES:
+        return True
+    if img.mode == "LA":
+        return bool((np.asarray(img.getchannel("A")) == 255).all())
+    return False
 
 
 def to_rgb8(img: Image.Image, name: str = "image") -> np.ndarray:
     """Apply the policy above: a PIL image -> uint8 array [H, W, 3]."""
     w, h = img.size
-    if w == 0 or h == 0:
-        raise InputError(f"{name}: empty image ({w}x{h})")
-    if w * h > MAX_PIXELS:
-        raise InputError(f"{name}: {w}x{h} is too large (at most {MAX_PIXELS} pixels)")
+    check_image_size(w, h, name)
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
@@ -56,22 +97,65 @@ def to_rgb8(img: Image.Image, name: str = "image") -> np.ndarray:
     return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB [H, W, 3] (see the module policy)."""
+def _warn_icc(name: str) -> None:
+    global _icc_warned
+    if _icc_warned:
+        log.debug("%s: embedded ICC profile not applied and not kept", name)
+        return
+    _icc_warned = True
+    log.warning("%s: has an embedded ICC colour profile; its pixel values are coded as stored (right for "
+                "sRGB) and the profile is not applied or kept (logged once)", name)
+
+
+def _orient(img: Image.Image, name: str) -> None:
+    """Apply the EXIF orientation in place (a loaded image); an unreadable EXIF block is ignored."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception as e:  # noqa: BLE001 - a broken EXIF block must not lose the picture
+        log.warning("%s: unreadable EXIF data (%s); loaded as stored, without orientation", name, e)
+
+
+def load_image_info(path: str | Path) -> ImageInfo:
+    """Read an image file as uint8 RGB [H, W, 3] plus whether it is grayscale (module policy).
+
+    The size and the frame count are checked from the header, before any pixels are decoded."""
     p = Path(path)
     try:
         with Image.open(p) as img:
+            check_image_size(*img.size, name=str(p))
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1 and img.format != "MPO":
+                raise InputError(f"{p}: has {frames} frames (animated or multi-page); the codecs code one "
+                                 "still image: extract one frame first")
             img.load()
-            return to_rgb8(img, p.name)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+            _orient(img, p.name)
+            if img.info.get("icc_profile"):
+                _warn_icc(str(p))
+            return ImageInfo(to_rgb8(img, p.name), is_grayscale(img))
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{p}: too large ({e})") from None
+    except (UnidentifiedImageError, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise InputError(f"{p}: cannot read image ({e})") from None
 
 
-def save_image(rgb: np.ndarray, path: str | Path) -> None:
-    """Write uint8 RGB [H, W, 3]; the format follows the suffix (PNG for lossless output)."""
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(path)
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB [H, W, 3] (see the module policy; a grayscale source is
+    replicated into the three channels: :func:`load_image_info` also says it was gray)."""
+    return load_image_info(path).rgb
+
+
+def save_image(pixels: np.ndarray, path: str | Path) -> None:
+    """Write uint8 RGB [H, W, 3], or grayscale [H, W] as a one-channel ('L') image; the format
+    follows the suffix (PNG for lossless output)."""
+    a = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if a.ndim == 2:
+        Image.fromarray(a, "L").save(path)
+    elif a.ndim == 3 and a.shape[2] == 3:
+        Image.fromarray(a, "RGB").save(path)
+    else:
+        raise InputError(f"cannot save an array of shape {a.shape}: expected [H, W, 3] RGB or [H, W] gray")
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -84,6 +168,12 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float [1, 3, H, W] in [0, 1] -> uint8 [H, W, 3] (rounded, clipped)."""
     return x[0].clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def to_gray8(x: torch.Tensor) -> np.ndarray:
+    """float [1, 3, H, W] in [0, 1] -> uint8 [H, W]: the mean of the three channels, rounded and
+    clipped (for a source that was gray, each channel is a noisy copy of the same value)."""
+    return x[0].mean(0).clamp(0, 1).mul(255.0).round().to(torch.uint8).cpu().numpy()
 
 
 def list_images(folder: str | Path) -> list[Path]:

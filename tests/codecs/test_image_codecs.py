@@ -157,3 +157,45 @@ def test_entropy_parameter_networks_are_integer_networks(codec):
     out = c(torch.rand(1, 3, 64, 64), torch.tensor([1]))
     (c.bpp(out["likelihoods"], 64 * 64).sum() + out["x_hat"].square().mean()).backward()
     assert c.h_s[0].weight.grad is not None and c.h_s[0].weight.grad.abs().sum() > 0
+
+
+def test_grayscale_round_trip_is_one_channel(codec, tmp_path):
+    from PIL import Image
+
+    from neurocodec.io.images import load_image_info, save_image, to_gray8
+
+    gray = _image(37, 50)[:, :, 0]
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    info = load_image_info(tmp_path / "g.png")
+    data = codec.encode_image(info.rgb, 2, gray=info.gray)
+    payload = bitstream.loads(data)
+    assert payload.metadata == {"height": 37, "width": 50, "quality": 2, "color": "gray"}
+    out = codec.decode_image(data)
+    assert out.shape == (37, 50) and out.dtype == np.uint8  # one channel: no tint
+    rgb_out = codec.decompress(payload)  # the networks decode three channels ...
+    np.testing.assert_array_equal(out, to_gray8(rgb_out))  # ... the output is their mean
+    mean = rgb_out[0].mean(0).mul(255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(out, mean)
+    np.testing.assert_array_equal(codec.decode_payload(payload), out)
+    assert codec.encode_image(gray, 2) == data  # a 2-D array is gray too
+    save_image(out, tmp_path / "back.png")
+    with Image.open(tmp_path / "back.png") as img:
+        assert img.mode == "L" and img.size == (50, 37)
+    with pytest.raises(InputError, match="channels differ"):
+        codec.encode_image(_image(8, 8), 1, gray=True)
+
+    rgb_data = codec.encode_image(_image(37, 50), 2)  # RGB files: metadata and output as before
+    assert bitstream.loads(rgb_data).metadata == {"height": 37, "width": 50, "quality": 2}
+    assert codec.decode_image(rgb_data).shape == (37, 50, 3)
+
+
+@pytest.mark.parametrize("color", ["grey", "cmyk", "", 1, None])
+def test_unknown_color_is_refused(codec, color):
+    payload = bitstream.loads(codec.encode_image(_image(8, 8), 1, gray=False))
+    payload.metadata["color"] = color
+    with pytest.raises(BitstreamError, match="color"):
+        codec.decompress(payload)
+    with pytest.raises(BitstreamError, match="color"):
+        codec.decode_image(bitstream.dumps(payload))
+    payload.metadata["color"] = "rgb"  # explicit rgb is the default
+    assert codec.decode_payload(payload).shape == (8, 8, 3)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from neurocodec.errors import InputError
-from neurocodec.io.images import load_image
+from neurocodec.io.images import load_image, load_image_info, save_image
 
 
 def test_policy(tmp_path):
@@ -36,3 +36,120 @@ def test_policy(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(InputError):
         load_image(tmp_path / "empty.png")
+
+
+def _gradient(h: int, w: int) -> np.ndarray:
+    """A smooth RGB image whose orientation is unmistakable (different ramps per axis)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1), (xx + yy) * 255 // (h + w - 2)], 2).astype(np.uint8)
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    rgb = _gradient(32, 48)  # stored 48 wide, 32 high
+    viewer = np.rot90(rgb, k=-1)  # orientation 6: the viewer turns it 90 degrees clockwise
+    Image.fromarray(rgb).save(tmp_path / "rot.jpg", quality=95, exif=_exif(6))
+    with Image.open(tmp_path / "rot.jpg") as img:
+        assert img.size == (48, 32) and img.getexif()[0x0112] == 6
+    out = load_image(tmp_path / "rot.jpg")
+    assert out.shape == (48, 32, 3) and out.dtype == np.uint8  # 32 wide, 48 high
+    err = np.abs(out.astype(int) - viewer).mean()
+    assert err < 3, err  # JPEG loss only; the other rotation is far off:
+    assert np.abs(out.astype(int) - np.rot90(rgb, k=1)).mean() > 40
+
+    Image.fromarray(rgb).save(tmp_path / "rot.png", exif=_exif(6))  # lossless: exact pixels
+    np.testing.assert_array_equal(load_image(tmp_path / "rot.png"), viewer)
+    Image.fromarray(rgb).save(tmp_path / "flip.png", exif=_exif(2))  # mirrored left-right
+    np.testing.assert_array_equal(load_image(tmp_path / "flip.png"), rgb[:, ::-1])
+
+
+def test_animated_images_are_refused(tmp_path):
+    frames = [Image.fromarray(np.full((8, 10, 3), v, np.uint8)) for v in (0, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with pytest.raises(InputError, match=r"anim\.gif: has 2 frames"):
+        load_image(tmp_path / "anim.gif")
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(InputError, match=r"anim\.png: has 2 frames"):
+        load_image(tmp_path / "anim.png")
+    frames[1].save(tmp_path / "still.gif")  # a one-frame GIF is a still image
+    out = load_image(tmp_path / "still.gif")
+    assert out.shape == (8, 10, 3) and (out == 200).all()
+
+
+def test_grayscale_is_reported_and_saved_as_one_channel(tmp_path):
+    rng = np.random.default_rng(2)
+    gray = rng.integers(0, 256, (6, 9), dtype=np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    info = load_image_info(tmp_path / "g.png")
+    assert info.gray is True and info.rgb.shape == (6, 9, 3) and (info.rgb == gray[:, :, None]).all()
+    la = np.stack([gray, np.full_like(gray, 255)], 2)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    assert load_image_info(tmp_path / "la.png").gray is True
+    Image.fromarray((gray > 127).astype(np.uint8) * 255, "L").convert("1").save(tmp_path / "bw.png")
+    assert load_image_info(tmp_path / "bw.png").gray is True
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    assert load_image_info(tmp_path / "g16.png").gray is True
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "rgb.png")  # gray-looking, stored as RGB
+    assert load_image_info(tmp_path / "rgb.png").gray is False
+
+    save_image(gray, tmp_path / "out.png")
+    with Image.open(tmp_path / "out.png") as img:
+        assert img.mode == "L" and img.size == (9, 6)
+        np.testing.assert_array_equal(np.asarray(img), gray)
+    save_image(rgb, tmp_path / "out_rgb.png")
+    with Image.open(tmp_path / "out_rgb.png") as img:
+        assert img.mode == "RGB"
+    with pytest.raises(InputError, match="shape"):
+        save_image(np.zeros((4, 4, 2), np.uint8), tmp_path / "bad.png")
+
+
+def test_icc_profile_is_not_applied_and_warned_once(tmp_path, caplog, monkeypatch):
+    from PIL import ImageCms
+
+    from neurocodec.io import images
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = _gradient(5, 7)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rgb).save(tmp_path / name, icc_profile=icc)
+    Image.fromarray(rgb).save(tmp_path / "plain.png")
+    monkeypatch.setattr(images, "_icc_warned", False)
+    with caplog.at_level("DEBUG", logger="neurocodec.io.images"):
+        outs = [load_image(tmp_path / n) for n in ("plain.png", "a.png", "b.png")]
+    for out in outs:
+        np.testing.assert_array_equal(out, rgb)  # values as stored
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "a.png" in warnings[0].getMessage() and "ICC" in warnings[0].getMessage()
+    assert any("b.png" in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
+
+
+def test_size_limits_are_the_codecs(tmp_path):
+    from neurocodec.codecs.image import base
+    from neurocodec.io import images
+
+    assert (images.MAX_SIDE, images.MAX_PIXELS) == (32768, 1 << 26)
+    assert (base.MAX_SIDE, base.MAX_PIXELS) == (images.MAX_SIDE, images.MAX_PIXELS)
+    # headers only: refused before any pixel is decoded (the files hold no pixel data)
+    Image.new("L", (1, 1)).save(tmp_path / "tiny.png")
+    wide = bytearray((tmp_path / "tiny.png").read_bytes())
+    import struct
+    import zlib
+
+    def with_size(w: int, h: int) -> bytes:  # rewrite the IHDR width/height and its CRC
+        b = bytearray(wide)
+        b[16:24] = struct.pack(">II", w, h)
+        b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])))
+        return bytes(b)
+
+    (tmp_path / "wide.png").write_bytes(with_size(40000, 1))
+    with pytest.raises(InputError, match="40000x1 is too large"):
+        load_image(tmp_path / "wide.png")
+    (tmp_path / "big.png").write_bytes(with_size(9000, 8000))  # 72 MP, sides fine
+    with pytest.raises(InputError, match="9000x8000 is too large"):
+        load_image(tmp_path / "big.png")

@@ -1,6 +1,11 @@
 """What every learned image codec shares: quality levels (gain vectors), padding, the
 image <-> tensor <-> .bin path, and the estimated rate.
 
+Grayscale: the networks code RGB; a gray source is coded as its gray replicated into the three
+channels, with ``"color": "gray"`` in the header metadata (RGB files carry no "color" key), and
+:meth:`ImageCodec.decode_payload` then returns one channel, uint8 [H, W]: the mean of the
+three decoded channels, rounded.
+
 Variable rate: one model covers Q quality levels. The analysis output is multiplied by a
 learned positive per-channel gain of the level and the synthesis input by a learned inverse
 gain (gain units, Cui et al. 2021); training draws a level per batch with its own lambda.
@@ -20,13 +25,14 @@ from neurocodec import bitstream
 from neurocodec.bitstream import Payload
 from neurocodec.codecs.base import Codec
 from neurocodec.errors import BitstreamError, InputError
-from neurocodec.io.images import to_tensor, to_uint8
+from neurocodec.io.images import MAX_PIXELS, MAX_SIDE, to_gray8, to_tensor, to_uint8
 
 # Rate-distortion trade-offs of the quality levels (loss = lambda * 255^2 * MSE + bpp),
 # spanning about 0.1 to 1 bpp on Kodak for a hyperprior (CompressAI's levels 1..6).
 DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
-MAX_SIDE = 1 << 15
-MAX_PIXELS = 1 << 26  # 67 MP: the networks' activations must fit in memory (a few GB)
+# MAX_SIDE (32768) and MAX_PIXELS (2^26) live in neurocodec.io.images: the loader refuses what
+# the codecs cannot take, with the same limits.
+COLORS = ("rgb", "gray")  # the header's "color": absent means rgb; "gray" decodes to one channel
 
 
 def check_size(h: int, w: int, error: type[Exception]) -> None:
@@ -92,9 +98,10 @@ class ImageCodec(Codec):
         return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: int, reconstruct: bool = True) -> tuple[Payload, Tensor | None]:
+    def compress(self, x: Tensor, quality: int, reconstruct: bool = True, gray: bool = False) -> tuple[Payload, Tensor | None]:
         """Code one image [1, 3, H, W] in [0, 1]: payload and the decoder's reconstruction
-        (None with reconstruct=False, which skips the synthesis transform)."""
+        (None with reconstruct=False, which skips the synthesis transform). `gray` records
+        that the source was grayscale (the caller's word: x holds it in all three channels)."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"expected one RGB image [1, 3, H, W], got {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -102,12 +109,24 @@ class ImageCodec(Codec):
         self.update()
         q = self.level(quality)
         sections, y_hat = self.compress_tensor(self.pad(x.contiguous()), q)
-        meta = {"height": int(h), "width": int(w), "quality": int(quality)}
+        meta: dict[str, Any] = {"height": int(h), "width": int(w), "quality": int(quality)}
+        if gray:
+            meta["color"] = "gray"
         x_hat = self.synthesize(y_hat, q)[..., :h, :w].clamp(0, 1) if reconstruct else None
         return self.payload(meta, sections), x_hat
 
+    @staticmethod
+    def is_gray(metadata: dict[str, Any]) -> bool:
+        """Whether a file's metadata says its source was grayscale; an unknown "color" is a
+        BitstreamError."""
+        color = metadata.get("color", "rgb")
+        if color not in COLORS:
+            raise BitstreamError(f"image .bin has unknown color {color!r} (known: {', '.join(COLORS)})")
+        return color == "gray"
+
     @torch.no_grad()
     def decompress(self, payload: Payload) -> Tensor:
+        """The decoded image, float [1, 3, H, W] in [0, 1] (three channels, also for gray files)."""
         self.check(payload)
         meta = payload.metadata
         try:
@@ -115,19 +134,34 @@ class ImageCodec(Codec):
         except (KeyError, TypeError, ValueError):
             raise BitstreamError("image .bin lacks height/width/quality") from None
         check_size(h, w, BitstreamError)
+        self.is_gray(meta)
         q = self.level(quality)
         ph, pw = h + (-h) % self.pad_multiple, w + (-w) % self.pad_multiple
         y_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
         return self.synthesize(y_hat, q)[..., :h, :w].clamp(0, 1)
 
-    def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
-        """uint8 RGB [H, W, 3] -> .bin bytes."""
-        payload, _ = self.compress(to_tensor(rgb), quality, reconstruct=False)
+    def encode_image(self, rgb: np.ndarray, quality: int, gray: bool = False) -> bytes:
+        """uint8 RGB [H, W, 3] -> .bin bytes. `gray=True` (the source was grayscale, e.g.
+        ``load_image_info(path).gray``) needs equal channels and marks the file gray; a 2-D
+        uint8 [H, W] array is gray too."""
+        a = np.asarray(rgb)
+        if a.ndim == 2:
+            a, gray = np.repeat(a[:, :, None], 3, axis=2), True
+        elif a.ndim != 3 or a.shape[2] != 3:
+            raise InputError(f"expected uint8 RGB [H, W, 3] or gray [H, W], got shape {a.shape}")
+        elif gray and not ((a[:, :, 0] == a[:, :, 1]).all() and (a[:, :, 0] == a[:, :, 2]).all()):
+            raise InputError("gray=True but the three channels differ: not a grayscale image")
+        payload, _ = self.compress(to_tensor(a), quality, reconstruct=False, gray=gray)
         return bitstream.dumps(payload)
 
+    def decode_payload(self, payload: Payload) -> np.ndarray:
+        """A read .bin -> uint8 RGB [H, W, 3], or uint8 [H, W] when the file is marked gray."""
+        x = self.decompress(payload)
+        return to_gray8(x) if self.is_gray(payload.metadata) else to_uint8(x)
+
     def decode_image(self, data: bytes) -> np.ndarray:
-        """.bin bytes -> uint8 RGB [H, W, 3]."""
-        return to_uint8(self.decompress(bitstream.loads(data)))
+        """.bin bytes -> uint8 RGB [H, W, 3], or uint8 [H, W] when the file is marked gray."""
+        return self.decode_payload(bitstream.loads(data))
 
     def synthesize(self, y_hat: Tensor, q: Tensor) -> Tensor:
         """g_s on the un-gained latent. The input is made contiguous so that the encoder's
