@@ -191,7 +191,7 @@ def test_grayscale_round_trip_is_one_channel(codec, tmp_path):
 
 @pytest.mark.parametrize("color", ["grey", "cmyk", "", 1, None])
 def test_unknown_color_is_refused(codec, color):
-    payload = bitstream.loads(codec.encode_image(_image(8, 8), 1, gray=False))
+    payload = bitstream.loads(codec.encode_image(_image(8, 8), 1))
     payload.metadata["color"] = color
     with pytest.raises(BitstreamError, match="color"):
         codec.decompress(payload)
