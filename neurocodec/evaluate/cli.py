@@ -129,8 +129,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="rd.png", help="figure file (default rd.png)")
     p.add_argument("--published", default="default",
                    help="published Kodak curves to draw: 'default', 'none', or comma-separated names/substrings")
-    p.add_argument("--title", help="figure title")
-    p.add_argument("--xmax", type=float, help="crop the rate axis at this value")
+    p.add_argument("--title", help="figure title (default: the data set and item count of the results, "
+                   "e.g. 'kodak (24 images)'; '' for none)")
+    p.add_argument("--xmax", type=float, help="end the rate axis at this value (default: fitted to the measured "
+                   "curves; published curves are clipped to the axis)")
     p.add_argument("--table", help="also write a Markdown BD-rate table here")
     p.add_argument("--anchors", help="table columns: measured codec names or published series "
                    "(default: the measured classical codecs)")

@@ -40,10 +40,13 @@ class Value:
     higher_is_better: bool = True
     plot: bool = True  # drawn and BD-compared by default
     mean_from: Callable[[dict[str, float]], float] | None = None
+    definition: str = ""  # how the value is formed, when its label alone does not say (axis labels)
 
     @property
     def axis_label(self) -> str:
-        return f"{self.label} [{self.unit}]" if self.unit else self.label
+        """E.g. "PSNR-RGB [dB]", or "MS-SSIM [dB] = -10 log10(1 - MS-SSIM)" with a definition."""
+        text = f"{self.label} [{self.unit}]" if self.unit else self.label
+        return f"{text} = {self.definition}" if self.definition else text
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ register_metric(
     [
         Value("ms_ssim", "MS-SSIM", plot=False),
         # dB of the mean MS-SSIM, as CompressAI's plots and published MS-SSIM dB numbers
-        Value("ms_ssim_db", "MS-SSIM", "dB", mean_from=lambda m: ms_ssim_db(m["ms_ssim"])),
+        Value("ms_ssim_db", "MS-SSIM", "dB", mean_from=lambda m: ms_ssim_db(m["ms_ssim"]),
+              definition="-10 log10(1 - MS-SSIM)"),
     ],
 )

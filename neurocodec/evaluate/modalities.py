@@ -47,6 +47,7 @@ class Modality:
     encode: Callable[[Any, Any, int], bytes]
     decode: Callable[[Any, bytes], Any]
     known_codecs: Callable[[], list[str]]
+    items_name: str = "items"  # what the items of a data set are called in titles and legends
 
 
 _MODALITIES: dict[str, Modality] = {}
@@ -151,5 +152,6 @@ IMAGE = Modality(
     encode=_image_encode,
     decode=_image_decode,
     known_codecs=_image_known,
+    items_name="images",
 )
 register_modality(IMAGE)

@@ -20,6 +20,11 @@ from neurocodec.errors import InputError
 from neurocodec.evaluate.metrics import ms_ssim_db
 from neurocodec.evaluate.results import Curve
 
+# What every series of the file was measured on (its "_about": "Kodak PhotoCD, 24 images"): plots
+# say so when our results are on other data.
+PUBLISHED_DATASET = "kodak"
+PUBLISHED_ITEMS = 24
+
 # drawn by default beside our image results
 DEFAULT_PUBLISHED = [
     "BPG 0.9.8 444 x265 YCbCr",
@@ -91,5 +96,5 @@ def published_curve(name: str, path: str | Path | None = None) -> Curve:
         published=True,
         source=source,
         codec=key,
-        extra={"note": s.get("note", "")},
+        extra={"note": s.get("note", ""), "dataset": PUBLISHED_DATASET, "n_items": [PUBLISHED_ITEMS]},
     )

@@ -40,8 +40,90 @@ def test_plot_labels_published_curves(results):
     curves = load_curves(sorted(results.glob("*.json")))
     fig = plot_rd(curves + [published_curve(n) for n in DEFAULT_PUBLISHED])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert sum("(published)" in s for s in labels) == len(DEFAULT_PUBLISHED)
-    assert len(fig.axes) == 2 and "MS-SSIM [dB]" == fig.axes[1].get_ylabel()
+    assert sum("(published" in s for s in labels) == len(DEFAULT_PUBLISHED)
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "PSNR-RGB [dB]"
+    assert fig.axes[1].get_ylabel() == "MS-SSIM [dB] = -10 log10(1 - MS-SSIM)"  # the dB transform
+
+
+def _legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_reads_without_flags(results, crop_folder):
+    """Title, rate axis, clipped published curves and legend item counts, with no options."""
+    import numpy as np
+
+    curves = load_curves(sorted(results.glob("*.json")))
+    published = [published_curve(n) for n in DEFAULT_PUBLISHED]
+    fig = plot_rd(curves + published)
+    assert fig.get_suptitle() == f"{crop_folder.name} (3 images)"
+
+    rates = np.concatenate([c.rate for c in curves])
+    lo, hi = rates.min(), rates.max()
+    pad = 0.05 * (hi - lo)
+    expected = (max(0.0, lo - pad), hi + pad)
+    beyond = 0  # published points outside the measured range (BPG reaches past 3 bpp)
+    for ax in fig.axes:
+        assert ax.get_xlim() == pytest.approx(expected)
+        ylo, yhi = ax.get_ylim()
+        for line in ax.get_lines():
+            x, y = line.get_xdata(), line.get_ydata()
+            assert expected[0] - 1e-9 <= x.min() and x.max() <= expected[1] + 1e-9
+            assert ylo <= y.min() and y.max() <= yhi
+    for c in published:
+        beyond += int(((c.rate < expected[0]) | (c.rate > expected[1])).sum())
+    assert beyond > 0  # so the clipping was exercised
+    bpg = next(line for line in fig.axes[0].get_lines() if line.get_label().startswith("BPG"))
+    assert bpg.get_xdata()[-1] == pytest.approx(expected[1])  # cut at the axis end, not short of it
+    marks = bpg.get_markevery()  # ... with no marker there: it is not a published point
+    assert len(bpg.get_xdata()) - 1 not in marks and len(marks) >= 3
+
+    # measured on 3 crops of another set, published on all 24 Kodak images: the legend says so
+    labels = _legend(fig.axes[0])
+    jpeg = next(c for c in curves if c.codec == "jpeg")
+    assert f"{jpeg.label} (measured, {crop_folder.name}, 3 images)" in labels
+    assert "BPG 0.9.8 444 x265 YCbCr (published, kodak, 24 images)" in labels
+    assert len(labels) == len(curves) + len(published)
+
+
+def test_plot_legend_and_title_follow_the_item_counts(results):
+    import copy
+
+    curves = load_curves(sorted(results.glob("*.json")))
+    published = [published_curve(n) for n in DEFAULT_PUBLISHED]
+    on_kodak = [copy.deepcopy(c) for c in curves]
+    for c in on_kodak:  # as `neurocodec eval --data kodak --limit 3` writes them
+        c.extra.update(dataset="kodak", n_items=[3])
+    fig = plot_rd(on_kodak + published)
+    labels = _legend(fig.axes[1])
+    assert fig.get_suptitle() == "kodak (3 images)"
+    assert f"{on_kodak[0].label} (measured, 3 images)" in labels
+    assert "compressai mbt2018-mean mse (published, 24 images)" in labels
+
+    for c in on_kodak:  # the whole set: same data as the published curves, plain labels
+        c.extra.update(n_items=[24])
+    fig = plot_rd(on_kodak + published, title="")
+    labels = _legend(fig.axes[0])
+    assert fig.get_suptitle() == ""
+    assert sorted(labels) == sorted([c.label for c in on_kodak] + [f"{c.codec} (published)" for c in published])
+    assert plot_rd(on_kodak, title="mine").get_suptitle() == "mine"
+    assert plot_rd(on_kodak).get_suptitle() == "kodak (24 images)"
+
+
+def test_plot_command_draws_the_default_figure(results, crop_folder, tmp_path, monkeypatch):
+    from neurocodec.evaluate import plots
+
+    figs = []
+    real = plots.plot_rd
+    monkeypatch.setattr(plots, "plot_rd", lambda *a, **k: figs.append(real(*a, **k)) or figs[-1])
+    assert main(["plot", str(results), "-o", str(tmp_path / "rd.png")]) == 0
+    (fig,) = figs
+    assert fig.get_suptitle() == f"{crop_folder.name} (3 images)"
+    assert any(s.endswith("(published, kodak, 24 images)") for s in _legend(fig.axes[0]))
+    rates = [r for c in load_curves(sorted(results.glob("*.json"))) for r in c.rate]
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(max(rates) + 0.05 * (max(rates) - min(rates)))
+    assert main(["plot", str(results), "-o", str(tmp_path / "rd2.png"), "--xmax", "0.5"]) == 0
+    assert figs[-1].axes[0].get_xlim()[1] == 0.5
 
 
 def test_cli_errors_are_clear(crop_folder, tmp_path, capsys):
