@@ -9,7 +9,19 @@ import sys
 from pathlib import Path
 
 from neurocodec import __version__, bitstream
-from neurocodec.errors import NeurocodecError
+from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.jobs import (
+    IMAGE_OUTPUT_SUFFIXES,
+    IMAGE_SUFFIXES,
+    Job,
+    Outcome,
+    decoded_name,
+    describe,
+    encoded_name,
+    plan,
+    summarize,
+)
+from neurocodec.jobs import run as run_jobs
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -39,56 +51,133 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(image, codec=args.codec, quality=args.quality)
 
 
-def _pairs(inputs: Path, output: str | None, suffix: str, accept) -> list[tuple[Path, Path]]:  # noqa: ANN001
-    """(input, output) file pairs for a file or a folder of files."""
-    if inputs.is_dir():
-        files = [p for p in sorted(inputs.iterdir()) if p.is_file() and accept(p)]
-        if not files:
-            raise NeurocodecError(f"no input files in {inputs}")
-        out_dir = Path(output) if output else inputs
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return [(p, out_dir / (p.stem + suffix)) for p in files]
-    if not inputs.exists():
-        raise FileNotFoundError(f"no such file: {inputs}")
-    return [(inputs, Path(output) if output else inputs.with_suffix(suffix))]
+# ---- encode / decode ---------------------------------------------------------------------------
+# Arguments, inputs and outputs are checked before torch and the model are loaded; every file is
+# written under a temporary name and renamed; a bad file is reported and skipped.
+
+_CODECS: dict = {}  # (name, checkpoint) -> loaded codec, in this process (and in each worker)
 
 
-def _progress(items: list, desc: str):  # noqa: ANN202
-    from tqdm import tqdm
+def _quality_range(name: str | None, checkpoint: str | None, quality: int | None) -> None:
+    """Check the quality level against the shipped checkpoint's card (before loading)."""
+    if quality is None:
+        return
+    if quality < 1:
+        raise InputError(f"--quality must be 1 or more, got {quality}")
+    if checkpoint is None and name is not None:
+        from neurocodec.codecs.catalog import shipped_qualities
 
-    return tqdm(items, desc=desc, unit="file", disable=len(items) < 2)
+        q = shipped_qualities(name)
+        if q is not None and quality > q:
+            raise InputError(f"--quality must be 1..{q} for the shipped {name} checkpoint, got {quality}")
+
+
+def _load_codec(name: str, checkpoint: str | None, threads: int | None = None):  # noqa: ANN202
+    key = (name, checkpoint)
+    if key not in _CODECS:
+        import torch
+
+        from neurocodec.codecs.registry import load_image_codec
+
+        if threads:
+            torch.set_num_threads(threads)
+        _CODECS[key] = load_image_codec(name, checkpoint)
+    return _CODECS[key]
+
+
+def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.io.files import write_bytes_atomic
+    from neurocodec.io.images import load_image_info
+
+    codec = _load_codec(args.codec, args.checkpoint)
+    rgb, gray = load_image_info(job.src)
+    data = codec.encode_image(rgb, args.quality, gray=gray)
+    write_bytes_atomic(job.dst, data, force=args.force)
+    h, w = rgb.shape[:2]
+    return Outcome(str(job.src), str(job.dst), True, bytes=len(data), bpp=round(8 * len(data) / (h * w), 5), width=w, height=h)
+
+
+def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.io.files import atomic_path
+    from neurocodec.io.images import save_image
+
+    data = job.src.read_bytes()
+    codec = _load_codec(bitstream.loads(data).codec, args.checkpoint)
+    img = codec.decode_image(data)
+    with atomic_path(job.dst, force=args.force) as tmp:
+        save_image(img, tmp)
+    h, w = img.shape[:2]
+    return Outcome(str(job.src), str(job.dst), True, bytes=job.src.stat().st_size, width=w, height=h)
+
+
+def _worker_init(name: str | None, checkpoint: str | None) -> None:
+    if name:
+        _load_codec(name, checkpoint, threads=1)
+
+
+def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_name: str | None) -> int:  # noqa: ANN001
+    if args.report:
+        from neurocodec.jobs import write_report
+    if args.workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        outcomes = []
+        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(codec_name, args.checkpoint)) as pool:
+            futures = [pool.submit(_safe_one, one, j, args) for j in jobs]
+            for f in futures:
+                o = f.result()
+                outcomes.append(o)
+                print(describe(o), file=sys.stdout if o.ok else sys.stderr)
+                if args.fail_fast and not o.ok:
+                    for g in futures:
+                        g.cancel()
+                    break
+    else:
+        outcomes = run_jobs(jobs, lambda j: one(j, args), fail_fast=args.fail_fast, progress=not args.quiet)
+    if args.report:
+        write_report(args.report, outcomes, what)
+    return summarize(outcomes, len(jobs), what)
+
+
+def _safe_one(one, job: Job, args: argparse.Namespace) -> Outcome:  # noqa: ANN001
+    try:
+        return one(job, args)
+    except (NeurocodecError, OSError, ValueError) as e:
+        return Outcome(str(job.src), str(job.dst), ok=False, error=str(e) or type(e).__name__)
+
+
+def _check_report(args: argparse.Namespace) -> None:
+    if args.report:
+        r = Path(args.report)
+        if r.suffix.lower() != ".json":
+            raise InputError(f"--report {r}: the report is a .json file")
+        if r.exists() and not args.force:
+            raise InputError(f"--report {r} exists (use -f/--force to overwrite)")
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from neurocodec.codecs.registry import load_image_codec
-    from neurocodec.io.images import IMAGE_SUFFIXES, load_image
+    from neurocodec.codecs.catalog import check_name
 
-    codec = load_image_codec(args.codec, args.checkpoint)
-    pairs = _pairs(Path(args.input), args.output, ".bin", lambda p: p.suffix.lower() in IMAGE_SUFFIXES)
-    for src, dst in _progress(pairs, "encode"):
-        rgb = load_image(src)
-        data = codec.encode_image(rgb, args.quality)
-        dst.write_bytes(data)
-        if len(pairs) == 1:
-            bpp = 8 * len(data) / (rgb.shape[0] * rgb.shape[1])
-            print(f"{src} -> {dst}: {len(data)} bytes, {bpp:.4f} bpp ({codec.name}, quality {args.quality})")
-    return 0
+    check_name(args.codec, "image")
+    _quality_range(args.codec, args.checkpoint, args.quality)
+    _check_report(args)
+    jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in IMAGE_SUFFIXES, encoded_name,
+                {".bin"}, args.force, "encode")
+    codec = _load_codec(args.codec, args.checkpoint)
+    if args.quality is None:
+        args.quality = min(3, codec.num_qualities)
+    if args.quality > codec.num_qualities:
+        raise InputError(f"--quality must be 1..{codec.num_qualities} for this checkpoint, got {args.quality}")
+    return _run_jobs(jobs, _encode_one, args, "encode", args.codec)
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from neurocodec.codecs.registry import load_image_codec
-    from neurocodec.io.images import save_image, to_uint8
-
-    pairs = _pairs(Path(args.input), args.output, ".png", lambda p: p.suffix == ".bin")
-    codecs: dict[str, object] = {}
-    for src, dst in _progress(pairs, "decode"):
-        payload = bitstream.read(src)
-        if payload.codec not in codecs:
-            codecs[payload.codec] = load_image_codec(payload.codec, args.checkpoint)
-        save_image(to_uint8(codecs[payload.codec].decompress(payload)), dst)
-        if len(pairs) == 1:
-            print(f"{src} -> {dst}")
-    return 0
+    _check_report(args)
+    jobs = plan(args.input, args.output, lambda p: p.suffix == ".bin", decoded_name, IMAGE_OUTPUT_SUFFIXES,
+                args.force, "decode")
+    return _run_jobs(jobs, _decode_one, args, "decode", None)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -106,6 +195,16 @@ def _export(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = ("neurocodec.evaluate.cli",)
 
 
+def _job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files (never an input)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
+    p.add_argument("--report", help="write one JSON record per file (sizes, bpp, errors) to this .json")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes for folders (each loads the model, one thread each); default 1, which uses "
+                        "all cores through torch threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="neurocodec", description=__doc__)
     ap.add_argument("--version", action="version", version=f"neurocodec {__version__}")
@@ -116,15 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
     p = sub.add_parser("encode", help="encode an image (or a folder of images) to .bin")
     p.add_argument("input", help="image file or folder")
-    p.add_argument("-o", "--output", help="output .bin (or folder); default: beside the input")
+    p.add_argument("-o", "--output", help="output .bin file or folder; default: beside the input, NAME.EXT.bin")
     p.add_argument("--codec", default="hyperprior", help="codec name (shipped checkpoint); default hyperprior")
     p.add_argument("--checkpoint", help="a checkpoint file instead of the shipped one")
-    p.add_argument("-q", "--quality", type=int, default=3, help="quality level, 1 (smallest) .. 6; default 3")
+    p.add_argument("-q", "--quality", type=int, default=None,
+                   help="quality level, 1 (smallest) .. the checkpoint's number of levels (6 for the shipped ones); "
+                        "default 3 (or the top level of a checkpoint with fewer)")
+    _job_options(p)
     p.set_defaults(func=_encode)
-    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to PNG")
+    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to an image")
     p.add_argument("input", help=".bin file or folder")
-    p.add_argument("-o", "--output", help="output image (or folder); default: beside the input, .png")
+    p.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, .ppm, .webp, .jpg) or folder; "
+                                          "default: beside the input, NAME.decoded.png")
     p.add_argument("--checkpoint", help="the checkpoint the file was encoded with, if not the shipped one")
+    _job_options(p)
     p.set_defaults(func=_decode)
     p = sub.add_parser("export", help="turn a training checkpoint into a compact codec checkpoint")
     p.add_argument("checkpoint", help="Lightning .ckpt written by neurocodec-train (or a codec .pt)")
@@ -147,15 +251,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 some files failed, 2 bad arguments or input, 130 interrupted,
+    141 the output pipe was closed."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except NeurocodecError as e:
-        print(f"neurocodec: error: {e}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as e:
-        print(f"neurocodec: error: {e}", file=sys.stderr)
+    except BrokenPipeError:
+        import os
+
+        try:  # quiet: the reader (e.g. `head`) has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except KeyboardInterrupt:
+        print(f"neurocodec {args.command}: interrupted (no partial files were left)", file=sys.stderr)
+        return 130
+    except (NeurocodecError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        print(f"neurocodec {args.command}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,6 @@ the same stem. Weights are loaded with ``weights_only=True`` (no pickled code).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,8 +18,7 @@ from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecErr
 
 log = logging.getLogger(__name__)
 
-# Shipped checkpoints: $NEUROCODEC_CHECKPOINTS, else checkpoints/ of the checkout.
-CHECKPOINT_DIR = Path(os.environ.get("NEUROCODEC_CHECKPOINTS") or Path(__file__).resolve().parents[2] / "checkpoints")
+from neurocodec.codecs.catalog import CHECKPOINT_DIR, check_name  # noqa: E402  (re-exported)
 DEFAULT_IMAGE_CODEC = "hyperprior"
 
 
@@ -38,10 +36,11 @@ def builders() -> dict[str, Callable[..., Codec]]:
 
 def build(name: str, **config: Any) -> Codec:
     """A fresh (untrained) codec."""
-    try:
-        return builders()[name](**config)
-    except KeyError:
-        raise InputError(f"unknown codec {name!r}; known: {', '.join(sorted(builders()))}") from None
+    table = builders()
+    if name not in table:
+        check_name(name)  # names the known codecs
+        raise InputError(f"codec {name!r} is listed but has no builder")
+    return table[name](**config)
 
 
 def checkpoint_path(name_or_path: str | Path) -> Path:
@@ -96,10 +95,17 @@ def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
     path = checkpoint_path(name_or_path)
     if not path.exists():
         raise CheckpointNotFoundError(f"no checkpoint at {path}; train one (neurocodec-train fit ...) or pass --checkpoint")
+    if path.is_dir():
+        raise NeurocodecError(f"checkpoint {path} is a folder, not a checkpoint file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise NeurocodecError(f"cannot read checkpoint {path}: {e}") from None
+        raise NeurocodecError(
+            f"cannot read checkpoint {path}: not a PyTorch checkpoint file, or a damaged one "
+            f"(torch.load: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no detail'})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise NeurocodecError(f"{path} is a PyTorch file but not a neurocodec checkpoint (it holds a {type(ckpt).__name__})")
     if "state_dict" in ckpt and "codec" not in ckpt:  # a Lightning checkpoint
         hp = ckpt.get("hyper_parameters", {})
         name, config = hp.get("codec"), dict(hp.get("codec_config") or {})

@@ -1,0 +1,182 @@
+"""File jobs of the command line: which input goes to which output, checked before any work;
+running them so that a bad file is reported and skipped; the summary and the JSON report.
+
+Output names (when -o does not give one):
+
+- encode: the input name plus ``.bin`` (``photo.png`` -> ``photo.png.bin``), so that ``x.jpg``
+  and ``x.png`` in one folder never collide;
+- decode: the name without ``.bin`` and without the source extension, plus ``.decoded.png``
+  (``photo.png.bin`` -> ``photo.decoded.png``), so that decoding never lands on the original.
+
+Refused before any work: writing onto an input of the same run (even with --force), two
+inputs that would write one output, an existing output without --force, an output extension
+that the writer cannot produce, a folder given where a file is needed and the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from neurocodec.errors import InputError, NeurocodecError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+# what decode can write (Pillow writers), lossless first
+IMAGE_OUTPUT_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
+
+
+@dataclass
+class Job:
+    src: Path
+    dst: Path
+
+
+@dataclass
+class Outcome:
+    """What happened to one input."""
+
+    input: str
+    output: str
+    ok: bool
+    error: str = ""
+    bytes: int = 0
+    bpp: float | None = None
+    width: int | None = None
+    height: int | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def encoded_name(src: Path) -> str:
+    return src.name + ".bin"
+
+
+def decoded_name(src: Path) -> str:
+    base = src.name[: -len(".bin")] if src.name.endswith(".bin") else src.name
+    stem = Path(base).stem if Path(base).suffix.lower() in IMAGE_SUFFIXES else base
+    return stem + ".decoded.png"
+
+
+def plan(
+    input_path: str,
+    output: str | None,
+    accept: Callable[[Path], bool],
+    default_name: Callable[[Path], str],
+    out_suffixes: set[str],
+    force: bool,
+    what: str,
+) -> list[Job]:
+    """(input, output) pairs for a file or a folder, with every check done up front."""
+    inp = Path(input_path)
+    if not inp.exists():
+        raise InputError(f"no such file or folder: {inp}")
+    if inp.is_dir():
+        files = sorted(p for p in inp.iterdir() if p.is_file() and accept(p))
+        if not files:
+            raise InputError(f"no {what} input files in {inp}")
+        out_dir = Path(output) if output else inp
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"-o {out_dir}: the input is a folder, so the output must be a folder")
+        jobs = [Job(p, out_dir / default_name(p)) for p in files]
+    else:
+        if output is None:
+            dst = inp.parent / default_name(inp)
+        elif Path(output).is_dir() or output.endswith(("/", "\\")):
+            dst = Path(output) / default_name(inp)
+        else:
+            dst = Path(output)
+        jobs = [Job(inp, dst)]
+    problems: list[str] = []
+    inputs = {j.src.resolve() for j in jobs}
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        if j.dst.suffix.lower() not in out_suffixes:
+            raise InputError(f"{j.dst}: {what} writes {', '.join(sorted(out_suffixes))} files, not {j.dst.suffix or 'a name without an extension'!r}")
+        if j.dst.parent.exists() and not j.dst.parent.is_dir():
+            raise InputError(f"{j.dst}: {j.dst.parent} is not a folder")
+        r = j.dst.resolve()
+        if r in inputs:
+            problems.append(f"{j.dst} is an input of this run (refusing to overwrite it, even with --force)")
+        elif r in seen:
+            problems.append(f"{seen[r]} and {j.src} would both be written to {j.dst}")
+        elif j.dst.is_dir():
+            problems.append(f"{j.dst} is a folder")
+        elif j.dst.exists() and not force:
+            problems.append(f"{j.dst} exists (use -f/--force to overwrite)")
+        seen[r] = j.src
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise InputError("; ".join(problems[:3]) + more)
+    for parent in {j.dst.parent for j in jobs}:
+        parent.mkdir(parents=True, exist_ok=True)
+    return jobs
+
+
+def run(
+    jobs: list[Job],
+    work: Callable[[Job], Outcome],
+    fail_fast: bool = False,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Run every job; a failing one is recorded (NeurocodecError, OSError, ValueError) and the
+    run goes on, unless fail_fast. KeyboardInterrupt propagates."""
+    from tqdm import tqdm
+
+    outcomes: list[Outcome] = []
+    bar = tqdm(jobs, unit="file", disable=not progress or len(jobs) < 2, file=sys.stderr)
+    for job in bar:
+        t0 = time.perf_counter()
+        try:
+            out = work(job)
+        except (NeurocodecError, OSError, ValueError) as e:
+            out = Outcome(str(job.src), str(job.dst), ok=False, error=str(e) or type(e).__name__)
+        out.seconds = round(time.perf_counter() - t0, 3)
+        outcomes.append(out)
+        bar.write(describe(out)) if len(jobs) > 1 else print(describe(out))
+        if fail_fast and not out.ok:
+            break
+    return outcomes
+
+
+def describe(o: Outcome) -> str:
+    if not o.ok:
+        err = o.error.removeprefix(f"{o.input}: ")
+        return f"{o.input}: FAILED: {err}"
+    parts = [f"{o.input} -> {o.output}"]
+    details = []
+    if o.width:
+        details.append(f"{o.width}x{o.height}")
+    if o.bytes:
+        details.append(f"{o.bytes} bytes")
+    if o.bpp is not None:
+        details.append(f"{o.bpp:.4f} bpp")
+    details += [f"{k} {v}" for k, v in o.extra.items()]
+    return parts[0] + (": " + ", ".join(details) if details else "")
+
+
+def summarize(outcomes: list[Outcome], total: int, what: str) -> int:
+    """Print the summary (several files or any failure); returns the exit code (1 if any failed)."""
+    failed = [o for o in outcomes if not o.ok]
+    skipped = total - len(outcomes)
+    if total > 1 or failed:
+        line = f"{what}: {len(outcomes) - len(failed)} done, {len(failed)} failed"
+        if skipped:
+            line += f", {skipped} not started (--fail-fast)"
+        print(line, file=sys.stderr)
+        for o in failed:
+            print(f"  failed: {o.input}: {o.error}", file=sys.stderr)
+    return 1 if failed or skipped else 0
+
+
+def write_report(path: str, outcomes: Iterable[Outcome], what: str) -> None:
+    from neurocodec.io.files import write_bytes_atomic
+
+    doc = {"command": what, "files": [asdict(o) for o in outcomes]}
+    write_bytes_atomic(path, (json.dumps(doc, indent=1) + "\n").encode(), force=True)
