@@ -220,3 +220,9 @@ def test_grayscale_and_rotated_inputs_come_back_as_viewers_show_them(tmp_path, c
     assert _run("encode", tmp_path / "phone.jpg", "--checkpoint", ckpt) == 0
     assert _run("decode", tmp_path / "phone.jpg.bin", "--checkpoint", ckpt) == 0
     assert Image.open(tmp_path / "phone.decoded.png").size == (32, 48)  # the viewer's orientation
+
+
+def test_plot_output_type_is_checked_before_work(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "none.json"), "-o", str(tmp_path / "p.xyz")]) == 2
+    assert "plot writes" in capsys.readouterr().err
+    assert not (tmp_path / "p.xyz").exists()

@@ -63,6 +63,11 @@ def _plot(args: argparse.Namespace) -> int:
     from neurocodec.evaluate.report import bd_table, markdown_table
     from neurocodec.evaluate.results import load_curves
 
+    figure_types = {".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps"}
+    if Path(args.output).suffix.lower() not in figure_types:
+        raise InputError(f"-o {args.output}: plot writes {', '.join(sorted(figure_types))} files")
+    if args.table and Path(args.table).suffix.lower() not in {".md", ".txt"}:
+        raise InputError(f"--table {args.table}: the table is a Markdown file (.md)")
     curves = load_curves(_expand(args.results))
     modality = curves[0].modality
     names = [] if args.published == "none" else (DEFAULT_PUBLISHED if args.published == "default" else _csv(args.published))
