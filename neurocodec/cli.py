@@ -18,6 +18,7 @@ from neurocodec.jobs import (
     decoded_name,
     describe,
     encoded_name,
+    make_folders,
     plan,
     summarize,
 )
@@ -116,6 +117,7 @@ def _worker_init(name: str | None, checkpoint: str | None) -> None:
 
 
 def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_name: str | None) -> int:  # noqa: ANN001
+    make_folders(jobs)
     if args.report:
         from neurocodec.jobs import write_report
     if args.workers > 1 and len(jobs) > 1:

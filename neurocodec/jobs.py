@@ -114,9 +114,13 @@ def plan(
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise InputError("; ".join(problems[:3]) + more)
+    return jobs
+
+
+def make_folders(jobs: list[Job]) -> None:
+    """Create the output folders (after every check has passed)."""
     for parent in {j.dst.parent for j in jobs}:
         parent.mkdir(parents=True, exist_ok=True)
-    return jobs
 
 
 def run(
@@ -126,9 +130,16 @@ def run(
     progress: bool = True,
 ) -> list[Outcome]:
     """Run every job; a failing one is recorded (NeurocodecError, OSError, ValueError) and the
-    run goes on, unless fail_fast. KeyboardInterrupt propagates."""
+    run goes on, unless fail_fast. A single job's error propagates (a one-line error, exit 2).
+    KeyboardInterrupt propagates."""
     from tqdm import tqdm
 
+    if len(jobs) == 1:
+        t0 = time.perf_counter()
+        out = work(jobs[0])
+        out.seconds = round(time.perf_counter() - t0, 3)
+        print(describe(out))
+        return [out]
     outcomes: list[Outcome] = []
     bar = tqdm(jobs, unit="file", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for job in bar:

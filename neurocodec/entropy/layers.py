@@ -16,12 +16,12 @@ import math
 from typing import Literal
 
 import torch
-from compressai.entropy_models import EntropyBottleneck as _CompressaiBottleneck
-from compressai.ops import LowerBound
 from torch import Tensor, nn
 
 from neurocodec.entropy.coder import decode, encode
 from neurocodec.entropy.models import MEAN_FRAC_BITS, Family, MixtureModel, ParametricModel, TableModel
+from neurocodec.nn.bounds import LowerBound
+from neurocodec.nn.factorized import FactorizedDensity
 
 Quantization = Literal["noise", "ste"]
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -98,12 +98,13 @@ def _channel_indexes(shape: torch.Size, dim: int = 1) -> Tensor:
     return torch.arange(shape[dim], dtype=torch.int32).reshape(view).expand(shape).contiguous()
 
 
-class EntropyBottleneck(_CompressaiBottleneck, _TableBuffers):
-    """Learned factorised prior per channel (compressai's density model, Ballé et al. 2018),
-    coded through neurocodec's tables. Input [B, C, ...]; symbols are round(y - median)."""
+class EntropyBottleneck(FactorizedDensity, _TableBuffers):
+    """Learned factorised prior per channel (:class:`~neurocodec.nn.factorized.FactorizedDensity`,
+    Ballé et al. 2018), coded through neurocodec's integer tables. Input [B, C, ...]; symbols
+    are round(y - median)."""
 
-    def __init__(self, channels: int, *args, quantization: Quantization = "noise", **kwargs) -> None:
-        super().__init__(channels, *args, **kwargs)
+    def __init__(self, channels: int, *, quantization: Quantization = "noise", **kwargs) -> None:
+        super().__init__(channels, **kwargs)
         self.quantization = quantization
         self._init_tables()
 

@@ -70,10 +70,11 @@ def test_tiny_training_then_encode_decode(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out2.png")), out)
 
     # folder mode with a progress bar, then a corrupted file gives a clear error (exit 2)
-    assert cli_main(["encode", str(tmp_path / "train"), "-o", str(tmp_path / "bins"), "--checkpoint", str(ckpt)]) == 2
+    assert cli_main(["encode", str(tmp_path / "train"), "-o", str(tmp_path / "bins"), "--checkpoint", str(ckpt), "-q", "3"]) == 2
     assert "quality must be 1..2" in capsys.readouterr().err  # the tiny model has 2 levels
-    assert cli_main(["encode", str(tmp_path / "train"), "-o", str(tmp_path / "bins"), "--checkpoint", str(ckpt), "-q", "1"]) == 0
-    assert len(list((tmp_path / "bins").glob("*.bin"))) == 3
+    assert not (tmp_path / "bins").exists()  # refused before any work
+    assert cli_main(["encode", str(tmp_path / "train"), "-o", str(tmp_path / "bins"), "--checkpoint", str(ckpt)]) == 0
+    assert len(list((tmp_path / "bins").glob("*.bin"))) == 3  # default quality: the top of 2 levels
     data = bytearray((tmp_path / "photo.bin").read_bytes())
     data[-3] ^= 0xFF
     (tmp_path / "bad.bin").write_bytes(bytes(data))

@@ -15,18 +15,18 @@ softmax). g_a, g_s and h_a stay float.
 from __future__ import annotations
 
 import torch
-from compressai.layers import (
+from torch import Tensor, nn
+
+from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
+from neurocodec.entropy import integer_nets as inet
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional, quantize_train
+from neurocodec.nn.transforms import (
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
     conv3x3,
     subpel_conv3x3,
 )
-from torch import Tensor, nn
-
-from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
-from neurocodec.entropy import integer_nets as inet
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional, quantize_train
 
 
 def anchor_mask(h: int, w: int, device: torch.device | None = None) -> Tensor:

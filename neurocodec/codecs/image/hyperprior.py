@@ -12,13 +12,12 @@ decoder picks every probability with exact arithmetic; g_a, g_s and h_a stay flo
 from __future__ import annotations
 
 import torch
-from compressai.layers import GDN
-from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, quantize_train
+from neurocodec.nn.transforms import GDN, conv, deconv
 
 
 class MeanScaleHyperprior(ImageCodec):
