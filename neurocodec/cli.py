@@ -57,6 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
 # written under a temporary name and renamed; a bad file is reported and skipped.
 
 _CODECS: dict = {}  # (name, checkpoint) -> loaded codec, in this process (and in each worker)
+_PROBED: dict = {}  # a single input read before the model loads (so a bad file fails fast)
 
 
 def _quality_range(name: str | None, checkpoint: str | None, quality: int | None) -> None:
@@ -90,8 +91,8 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
     from neurocodec.io.files import write_bytes_atomic
     from neurocodec.io.images import load_image_info
 
+    rgb, gray = _PROBED.pop(job.src, None) or load_image_info(job.src)
     codec = _load_codec(args.codec, args.checkpoint)
-    rgb, gray = load_image_info(job.src)
     data = codec.encode_image(rgb, args.quality, gray=gray)
     write_bytes_atomic(job.dst, data, force=args.force)
     h, w = rgb.shape[:2]
@@ -99,11 +100,12 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
 
 def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
+    data = job.src.read_bytes()
+    name = bitstream.loads(data).codec  # a bad file fails here, before the model loads
     from neurocodec.io.files import atomic_path
     from neurocodec.io.images import save_image
 
-    data = job.src.read_bytes()
-    codec = _load_codec(bitstream.loads(data).codec, args.checkpoint)
+    codec = _load_codec(name, args.checkpoint)
     img = codec.decode_image(data)
     with atomic_path(job.dst, force=args.force) as tmp:
         save_image(img, tmp)
@@ -167,6 +169,10 @@ def _encode(args: argparse.Namespace) -> int:
     _check_report(args)
     jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in IMAGE_SUFFIXES, encoded_name,
                 {".bin"}, args.force, "encode")
+    if len(jobs) == 1:  # one file: read it before torch and the model load
+        from neurocodec.io.images import load_image_info
+
+        _PROBED[jobs[0].src] = load_image_info(jobs[0].src)
     codec = _load_codec(args.codec, args.checkpoint)
     if args.quality is None:
         args.quality = min(3, codec.num_qualities)

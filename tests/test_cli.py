@@ -226,3 +226,22 @@ def test_plot_output_type_is_checked_before_work(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "none.json"), "-o", str(tmp_path / "p.xyz")]) == 2
     assert "plot writes" in capsys.readouterr().err
     assert not (tmp_path / "p.xyz").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["encode", "{dir}/empty.png"],
+    ["encode", "{dir}/img.png", "--quality", "0"],
+    ["encode", "{dir}/img.png", "--codec", "nosuch"],
+    ["encode", "{dir}/img.png", "-o", "{dir}/img.png"],
+    ["decode", "{dir}/junk.bin"],
+])
+def test_bad_input_is_refused_before_torch_loads(tmp_path, argv):
+    _png(tmp_path / "img.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "junk.bin").write_bytes(b"\x89NCB\r\n\x1a\n\x02garbage")
+    code = ("import sys; from neurocodec.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    args = [a.format(dir=tmp_path) for a in argv]
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "error" in r.stderr

@@ -32,13 +32,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported only where tensors are made: reading and checking files stays light
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -158,21 +160,27 @@ def save_image(pixels: np.ndarray, path: str | Path) -> None:
         raise InputError(f"cannot save an array of shape {a.shape}: expected [H, W, 3] RGB or [H, W] gray")
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+def to_tensor(rgb: np.ndarray) -> "torch.Tensor":
     """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [0, 1]."""
     if not rgb.flags.writeable:  # e.g. np.asarray of a PIL image; torch wants writable memory
         rgb = rgb.copy()
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0).contiguous()
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8(x: "torch.Tensor") -> np.ndarray:
     """float [1, 3, H, W] in [0, 1] -> uint8 [H, W, 3] (rounded, clipped)."""
+    import torch
+
     return x[0].clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def to_gray8(x: torch.Tensor) -> np.ndarray:
+def to_gray8(x: "torch.Tensor") -> np.ndarray:
     """float [1, 3, H, W] in [0, 1] -> uint8 [H, W]: the mean of the three channels, rounded and
     clipped (for a source that was gray, each channel is a noisy copy of the same value)."""
+    import torch
+
     return x[0].mean(0).clamp(0, 1).mul(255.0).round().to(torch.uint8).cpu().numpy()
 
 
