@@ -42,6 +42,13 @@ class ImageCodecModule(L.LightningModule):
             self.codec.load_state_dict(registry.load(init_from).state_dict())
             self.codec.train()
         self.automatic_optimization = False
+        # Under DDP: the factorised prior's quantiles are trained by their own auxiliary loss,
+        # which depends on parameters only (the same on every rank, so every rank makes the same
+        # step); DDP must neither expect nor average their gradients.
+        from torch.nn.parallel import DistributedDataParallel
+
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            self, [f"codec.{n}" for n, _ in self.codec.named_parameters() if n.endswith("quantiles")])
 
     def _distortion(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.distortion == "mse":
@@ -62,7 +69,7 @@ class ImageCodecModule(L.LightningModule):
         opt.step()
         aux = self.codec.entropy_bottleneck.loss()
         aux_opt.zero_grad()
-        self.manual_backward(aux)
+        aux.backward()  # plain autograd: reaches the quantiles only, outside DDP's reducer
         aux_opt.optimizer.step()  # the raw optimiser: global_step counts training steps once
         sched = self.lr_schedulers()
         if sched is not None:
@@ -82,7 +89,8 @@ class ImageCodecModule(L.LightningModule):
             out = self.codec(xp, q)
             bpp = self.codec.bpp(out["likelihoods"], h * w).mean()
             psnr = -10 * torch.log10(F.mse_loss(out["x_hat"][..., :h, :w].clamp(0, 1), x))
-            self.log_dict({f"val/bpp_q{level + 1}": bpp, f"val/psnr_q{level + 1}": psnr}, batch_size=x.shape[0])
+            self.log_dict({f"val/bpp_q{level + 1}": bpp, f"val/psnr_q{level + 1}": psnr}, batch_size=x.shape[0],
+                          sync_dist=True)  # averaged over ranks
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union type
         aux_params = [p for n, p in self.codec.named_parameters() if n.endswith("quantiles")]
