@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import lightning as L
@@ -18,8 +19,10 @@ class RankProbe(L.Callback):
     def __init__(self, dir: str) -> None:  # noqa: A002 - the CLI option name
         self.dir = Path(dir)
         self.batches: list[str] = []
+        self.times: list[float] = []  # perf_counter at each batch start (seconds)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:  # noqa: ANN001
+        self.times.append(time.perf_counter())
         x = batch if isinstance(batch, torch.Tensor) else batch[0]
         self.batches.append(hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16])
 
@@ -30,5 +33,5 @@ class RankProbe(L.Callback):
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         self.dir.mkdir(parents=True, exist_ok=True)
         doc = {"rank": trainer.global_rank, "world": trainer.world_size, "step": trainer.global_step,
-               "batches": self.batches, "state_sha256": h.hexdigest()}
+               "batches": self.batches, "times": self.times, "state_sha256": h.hexdigest()}
         (self.dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(doc))
