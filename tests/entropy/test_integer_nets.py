@@ -148,3 +148,17 @@ def test_exp_table_is_pinned():
 
 
 EXP_TABLE_SHA256 = "d4fed58ec38b4f523071f713da61d00154f4cfb79c677df1c412b266da73934d"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_cpu_integers():
+    net, x = _net(), _input(shape=(2, 12, 17, 23))
+    xi = inet.to_fixed(x)
+    cpu = net.forward_int(xi)
+    gpu = net.to("cuda").forward_int(xi.to("cuda")).cpu()
+    assert torch.equal(cpu, gpu)
+    logits = torch.randint(-4000, 4000, (1000, 3))
+    assert torch.equal(inet.mixture_weights_q16(logits), inet.mixture_weights_q16(logits.cuda()).cpu())
+    s = torch.randint(0, 1 << 26, (5000,))
+    assert torch.equal(inet.scale_indexes(s), inet.scale_indexes(s.cuda()).cpu())
