@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from neurocodec.jobs import (
     Outcome,
     decoded_name,
     describe,
+    failure,
     encoded_name,
     make_folders,
     plan,
@@ -36,9 +38,9 @@ def _info(args: argparse.Namespace) -> int:
         "metadata": p.metadata,
         "sections": {k: len(v) for k, v in p.sections.items()},
     }
-    pixels = p.metadata.get("height", 0) * p.metadata.get("width", 0)
-    if pixels:
-        info["bpp"] = round(8 * size / pixels, 5)
+    h, w = p.metadata.get("height"), p.metadata.get("width")
+    if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+        info["bpp"] = round(8 * size / (h * w), 5)
     print(json.dumps(info, indent=2))
     return 0
 
@@ -114,6 +116,12 @@ def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
 
 def _worker_init(name: str | None, checkpoint: str | None) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import torch
+
+    torch.set_num_threads(1)
     if name:
         _load_codec(name, checkpoint, threads=1)
 
@@ -121,35 +129,48 @@ def _worker_init(name: str | None, checkpoint: str | None) -> None:
 def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_name: str | None) -> int:  # noqa: ANN001
     make_folders(jobs)
     if args.report:
-        from neurocodec.jobs import write_report
+        from neurocodec.jobs import write_report  # noqa: F401 - used below
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         outcomes = []
-        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(codec_name, args.checkpoint)) as pool:
+        pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(codec_name, args.checkpoint))
+        try:
             futures = [pool.submit(_safe_one, one, j, args) for j in jobs]
             for f in futures:
                 o = f.result()
                 outcomes.append(o)
                 print(describe(o), file=sys.stdout if o.ok else sys.stderr)
                 if args.fail_fast and not o.ok:
-                    for g in futures:
-                        g.cancel()
                     break
+        except KeyboardInterrupt:  # files being written finish atomically; queued ones never start
+            pool.shutdown(wait=True, cancel_futures=True)
+            summarize(outcomes, len(jobs), what)
+            raise
+        except Exception as e:  # noqa: BLE001 - e.g. a worker killed for memory (BrokenProcessPool)
+            done = {o.input for o in outcomes}
+            outcomes += [failure(j, e) for j in jobs if str(j.src) not in done]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     else:
         outcomes = run_jobs(jobs, lambda j: one(j, args), fail_fast=args.fail_fast, progress=not args.quiet)
+    code = summarize(outcomes, len(jobs), what)
     if args.report:
-        write_report(args.report, outcomes, what)
-    return summarize(outcomes, len(jobs), what)
+        write_report(args.report, outcomes, what, force=args.force)
+    return code
 
 
 def _safe_one(one, job: Job, args: argparse.Namespace) -> Outcome:  # noqa: ANN001
     try:
         return one(job, args)
-    except (NeurocodecError, OSError, ValueError) as e:
-        return Outcome(str(job.src), str(job.dst), ok=False, error=str(e) or type(e).__name__)
+    except Exception as e:  # noqa: BLE001 - reported per file by the parent
+        return failure(job, e)
+
+
+def _checkpoint_inputs(args: argparse.Namespace) -> tuple[Path, ...]:
+    return (Path(args.checkpoint),) if args.checkpoint and Path(args.checkpoint).exists() else ()
 
 
 def _check_report(args: argparse.Namespace) -> None:
@@ -159,6 +180,8 @@ def _check_report(args: argparse.Namespace) -> None:
             raise InputError(f"--report {r}: the report is a .json file")
         if r.exists() and not args.force:
             raise InputError(f"--report {r} exists (use -f/--force to overwrite)")
+        if not r.resolve().parent.is_dir():
+            raise InputError(f"--report {r}: folder {r.parent} does not exist")
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -168,7 +191,7 @@ def _encode(args: argparse.Namespace) -> int:
     _quality_range(args.codec, args.checkpoint, args.quality)
     _check_report(args)
     jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in IMAGE_SUFFIXES, encoded_name,
-                {".bin"}, args.force, "encode")
+                {".bin"}, args.force, "encode", _checkpoint_inputs(args))
     if len(jobs) == 1:  # one file: read it before torch and the model load
         from neurocodec.io.images import load_image_info
 
@@ -183,16 +206,25 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     _check_report(args)
-    jobs = plan(args.input, args.output, lambda p: p.suffix == ".bin", decoded_name, IMAGE_OUTPUT_SUFFIXES,
-                args.force, "decode")
+    jobs = plan(args.input, args.output, lambda p: p.suffix.lower() == ".bin", decoded_name, IMAGE_OUTPUT_SUFFIXES,
+                args.force, "decode", _checkpoint_inputs(args))
     return _run_jobs(jobs, _decode_one, args, "decode", None)
 
 
 def _export(args: argparse.Namespace) -> int:
     from neurocodec.codecs import registry
 
+    from neurocodec.io.files import atomic_path
+
+    out = Path(args.output)
+    if out.suffix != ".pt":
+        raise InputError(f"-o {out}: export writes a .pt checkpoint")
+    src = Path(args.checkpoint)
+    if out.exists() and src.exists() and os.path.samefile(out, src):
+        raise InputError(f"-o {out} is the input checkpoint (refusing to overwrite it)")
     codec = registry.load(args.checkpoint)
-    out = registry.save_checkpoint(codec, args.output, update_quantiles=args.update_quantiles, half=args.fp16)
+    with atomic_path(out, force=args.force) as tmp:
+        registry.save_checkpoint(codec, tmp, update_quantiles=args.update_quantiles, half=args.fp16)
     print(f"{args.checkpoint} -> {out}: codec {codec.name}, weights {codec.weights_hash().hex()}, "
           f"{out.stat().st_size / 1e6:.2f} MB")
     return 0
@@ -244,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-quantiles", action="store_true",
                    help="set the factorised prior's table ranges exactly (changes the weights hash)")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the file size)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=_export)
     p = sub.add_parser("demo", help="encode and decode a sample photo with the shipped model")
     p.add_argument("--image", help="another image instead of the shipped sample")
@@ -276,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neurocodec {args.command}: interrupted (no partial files were left)", file=sys.stderr)
         return 130
-    except (NeurocodecError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+    except (NeurocodecError, OSError) as e:
         print(f"neurocodec {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -72,13 +73,15 @@ def plan(
     out_suffixes: set[str],
     force: bool,
     what: str,
+    other_inputs: tuple[Path, ...] = (),
 ) -> list[Job]:
-    """(input, output) pairs for a file or a folder, with every check done up front."""
+    """(input, output) pairs for a file or a folder, with every check done up front.
+    other_inputs: files the run also reads (e.g. the checkpoint): never written either."""
     inp = Path(input_path)
     if not inp.exists():
         raise InputError(f"no such file or folder: {inp}")
     if inp.is_dir():
-        files = sorted(p for p in inp.iterdir() if p.is_file() and accept(p))
+        files = sorted(p for p in inp.iterdir() if p.is_file() and not p.name.startswith(".nc-") and accept(p))
         if not files:
             raise InputError(f"no {what} input files in {inp}")
         out_dir = Path(output) if output else inp
@@ -94,15 +97,22 @@ def plan(
             dst = Path(output)
         jobs = [Job(inp, dst)]
     problems: list[str] = []
-    inputs = {j.src.resolve() for j in jobs}
-    seen: dict[Path, Path] = {}
+    inputs = {j.src.resolve() for j in jobs} | {Path(p).resolve() for p in other_inputs}
+
+    def is_input(dst: Path) -> bool:
+        if dst.resolve() in inputs:
+            return True
+        # the same file under another name (hard link, case-insensitive file system)
+        return dst.exists() and any(i.exists() and os.path.samefile(dst, i) for i in inputs)
+
+    seen: dict[str, Path] = {}
     for j in jobs:
         if j.dst.suffix.lower() not in out_suffixes:
             raise InputError(f"{j.dst}: {what} writes {', '.join(sorted(out_suffixes))} files, not {j.dst.suffix or 'a name without an extension'!r}")
         if j.dst.parent.exists() and not j.dst.parent.is_dir():
             raise InputError(f"{j.dst}: {j.dst.parent} is not a folder")
-        r = j.dst.resolve()
-        if r in inputs:
+        r = os.path.normcase(str(j.dst.resolve())).casefold()
+        if is_input(j.dst):
             problems.append(f"{j.dst} is an input of this run (refusing to overwrite it, even with --force)")
         elif r in seen:
             problems.append(f"{seen[r]} and {j.src} would both be written to {j.dst}")
@@ -146,14 +156,20 @@ def run(
         t0 = time.perf_counter()
         try:
             out = work(job)
-        except (NeurocodecError, OSError, ValueError) as e:
-            out = Outcome(str(job.src), str(job.dst), ok=False, error=str(e) or type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - a batch reports any failure of one file and goes on
+            out = failure(job, e)
         out.seconds = round(time.perf_counter() - t0, 3)
         outcomes.append(out)
         bar.write(describe(out)) if len(jobs) > 1 else print(describe(out))
         if fail_fast and not out.ok:
             break
     return outcomes
+
+
+def failure(job: Job, e: BaseException) -> Outcome:
+    """The outcome of a job that raised: user errors by their message, others by their type too."""
+    msg = str(e) if isinstance(e, (NeurocodecError, OSError, ValueError)) else f"{type(e).__name__}: {e}"
+    return Outcome(str(job.src), str(job.dst), ok=False, error=msg or type(e).__name__)
 
 
 def describe(o: Outcome) -> str:
@@ -186,8 +202,8 @@ def summarize(outcomes: list[Outcome], total: int, what: str) -> int:
     return 1 if failed or skipped else 0
 
 
-def write_report(path: str, outcomes: Iterable[Outcome], what: str) -> None:
+def write_report(path: str, outcomes: Iterable[Outcome], what: str, force: bool = False) -> None:
     from neurocodec.io.files import write_bytes_atomic
 
     doc = {"command": what, "files": [asdict(o) for o in outcomes]}
-    write_bytes_atomic(path, (json.dumps(doc, indent=1) + "\n").encode(), force=True)
+    write_bytes_atomic(path, (json.dumps(doc, indent=1) + "\n").encode(), force=force)

@@ -245,3 +245,30 @@ def test_bad_input_is_refused_before_torch_loads(tmp_path, argv):
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "error" in r.stderr
+
+
+def test_export_never_replaces_its_input_or_an_existing_file(tmp_path, ckpt, capsys):
+    import shutil
+
+    src = tmp_path / "w.pt"
+    shutil.copy(ckpt, src)
+    before = src.read_bytes()
+    assert _run("export", src, "-o", src) == 2
+    assert _run("export", src, "-o", tmp_path / "out.pt") == 0
+    assert _run("export", src, "-o", tmp_path / "out.pt") == 2  # exists
+    assert "exists" in capsys.readouterr().err
+    assert _run("export", src, "-o", tmp_path / "out.pt", "-f") == 0
+    assert src.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".nc-")]
+
+
+def test_checkpoint_and_report_paths_are_checked_first(tmp_path, ckpt, capsys):
+    import shutil
+
+    img = _png(tmp_path / "img.png")
+    w = tmp_path / "w.bin"
+    shutil.copy(ckpt, w)
+    assert _run("encode", img, "--checkpoint", w, "-o", w, "-f") == 2  # the checkpoint is an input
+    assert "input of this run" in capsys.readouterr().err
+    assert _run("encode", img, "--checkpoint", ckpt, "--report", tmp_path / "nodir" / "r.json") == 2
+    assert not (tmp_path / "img.png.bin").exists()

@@ -71,3 +71,13 @@ def test_codecs_do_not_import_compressai():
             "registry.build('hyperprior', N=8, M=12); assert 'compressai' not in sys.modules")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_factorized_density_loads_a_compressai_layer_with_tables():
+    from compressai.entropy_models import EntropyBottleneck
+
+    ref = EntropyBottleneck(4)
+    ref.update(force=True)  # fills compressai's own coder tables
+    ours = FactorizedDensity(4)
+    ours.load_state_dict(ref.state_dict())
+    assert torch.equal(ours.quantiles, ref.quantiles)

@@ -124,6 +124,11 @@ class IntegerModule(nn.Module):
         return (y.double() * scale.reshape(1, -1, *([1] * (y.dim() - 2)))).float()
 
 
+def _check_after_load(module: "_IntConvMixin", _keys: object) -> None:
+    """load_state_dict post-hook: refuse weights that could overflow the exact range."""
+    module.check_bounds()
+
+
 class _IntConvMixin(IntegerModule):
     """Integer convolution (shared by the plain and transposed forms)."""
 
@@ -144,7 +149,7 @@ class _IntConvMixin(IntegerModule):
                 f"with {WEIGHT_BITS}-bit weights and inputs up to {self.in_limit} can reach {worst:.3g}, "
                 f"above the exact float64 range (2^51 for the products)"
             )
-        self.register_load_state_dict_post_hook(lambda module, _keys: module.check_bounds())
+        self.register_load_state_dict_post_hook(_check_after_load)
 
     def out_fracs(self, channels: int | None = None) -> Tensor:
         return torch.tensor(self._out_frac, dtype=torch.int64)
@@ -172,17 +177,24 @@ class _IntConvMixin(IntegerModule):
         return torch.maximum(exp.clamp(max=MAX_EXPONENT), lo)
 
     def _int_cache(self) -> tuple[Tensor, Tensor, Tensor, float]:
-        """(W, B, shift, bound), recomputed when the weights change (version counters)."""
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.device,
-               None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
+        """(W, B, shift, bound), rebuilt whenever the stored weights differ from the ones the
+        cache was made from (compared by value: in-place writes that bypass version counters,
+        fused optimisers, dtype or device changes all invalidate it)."""
+        w = self.weight.detach()
+        b = None if self.bias is None else self.bias.detach()
         cache = self.__dict__.get("_int_params")
-        if cache is None or cache[0] != key:
-            W, B, shift = self.integer_parameters()
-            dims = [d for d in range(W.dim()) if d != (1 if self.transposed_layout else 0)]
-            bound = float((W.abs().sum(dim=dims) * float(self.in_limit) + B.abs()).max()) if W.numel() else 0.0
-            cache = (key, (W, B, shift, bound))
-            self.__dict__["_int_params"] = cache
-        return cache[1]
+        if cache is not None:
+            cw, cb, value = cache
+            same = (cw.dtype == w.dtype and cw.device == w.device and torch.equal(cw, w)
+                    and ((b is None and cb is None) or (b is not None and cb is not None and torch.equal(cb, b))))
+            if same:
+                return value
+        W, B, shift = self.integer_parameters()
+        dims = [d for d in range(W.dim()) if d != (1 if self.transposed_layout else 0)]
+        bound = float((W.abs().sum(dim=dims) * float(self.in_limit) + B.abs()).max()) if W.numel() else 0.0
+        value = (W, B, shift, bound)
+        self.__dict__["_int_params"] = (w.clone(), None if b is None else b.clone(), value)
+        return value
 
     def integer_parameters(self) -> tuple[Tensor, Tensor, Tensor]:
         """(W, B, shift): integer-valued float64 weights and biases, and the int64 output shift
@@ -434,10 +446,11 @@ def exp_table() -> Tensor:
     """int64 [EXP_RANGE * 2^LOGIT_FRAC]: round(2^16 * exp(-i / 2^LOGIT_FRAC)), correctly rounded
     (``decimal`` arithmetic: no libm, the same integers on every machine)."""
     ctx = decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN)
-    unit = decimal.Decimal(1 << LOGIT_FRAC)
-    one = decimal.Decimal(1 << PROB_BITS)
-    vals = [int((one * ctx.exp(-decimal.Decimal(i) / unit)).to_integral_value(decimal.ROUND_HALF_EVEN, ctx))
-            for i in range(EXP_RANGE << LOGIT_FRAC)]
+    with decimal.localcontext(ctx):  # every operation in this context, whatever the caller's
+        unit = decimal.Decimal(1 << LOGIT_FRAC)
+        one = decimal.Decimal(1 << PROB_BITS)
+        vals = [int((one * (-decimal.Decimal(i) / unit).exp()).to_integral_value(decimal.ROUND_HALF_EVEN))
+                for i in range(EXP_RANGE << LOGIT_FRAC)]
     return torch.tensor(vals, dtype=torch.int64)
 
 

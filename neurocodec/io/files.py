@@ -26,14 +26,24 @@ def atomic_path(dst: str | Path, force: bool = False) -> Iterator[Path]:
     dst = Path(dst)
     if dst.exists() and not force:
         raise OutputExistsError(f"{dst} exists (use -f/--force to overwrite it)")
-    tmp = dst.with_name(f".{dst.stem}.{secrets.token_hex(4)}.part{dst.suffix}")
+    tmp = dst.with_name(f".nc-{secrets.token_hex(4)}.part{dst.suffix}")  # short: any legal dst name fits
     try:
         yield tmp
-        if dst.exists() and not force:  # appeared while we worked
-            raise OutputExistsError(f"{dst} exists (use -f/--force to overwrite it)")
-        os.replace(tmp, dst)
+        with open(tmp, "rb+") as f:  # on disk before it takes the real name
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, dst)
+        else:  # link fails if dst appeared meanwhile: never replaces a file without --force
+            try:
+                os.link(tmp, dst)
+            except FileExistsError:
+                raise OutputExistsError(f"{dst} exists (use -f/--force to overwrite it)") from None
+            except OSError:  # a file system without hard links: check, then rename
+                if dst.exists():
+                    raise OutputExistsError(f"{dst} exists (use -f/--force to overwrite it)") from None
+                os.replace(tmp, dst)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 
@@ -42,5 +52,3 @@ def write_bytes_atomic(dst: str | Path, data: bytes, force: bool = False) -> Non
     with atomic_path(dst, force) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())

@@ -61,6 +61,12 @@ class FactorizedDensity(nn.Module):
         for name in ("_offset", "_quantized_cdf", "_cdf_length"):
             self.register_buffer(name, torch.zeros(0, dtype=torch.int32))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        for name in ("_offset", "_quantized_cdf", "_cdf_length"):  # any size (compressai fills them)
+            if prefix + name in state_dict:
+                setattr(self, name, torch.zeros_like(state_dict[prefix + name], dtype=torch.int32))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _get_medians(self) -> Tensor:
         """[C, 1, 1]: the per-channel median (quantiles[:, :, 1])."""
         return self.quantiles[:, :, 1:2]

@@ -162,3 +162,31 @@ def test_cuda_gives_the_cpu_integers():
     assert torch.equal(inet.mixture_weights_q16(logits), inet.mixture_weights_q16(logits.cuda()).cpu())
     s = torch.randint(0, 1 << 26, (5000,))
     assert torch.equal(inet.scale_indexes(s), inet.scale_indexes(s.cuda()).cpu())
+
+
+def test_integer_weights_follow_any_change_of_the_float_weights():
+    import pickle
+
+    layer = inet.IntConv2d(4, 3, 3, padding=1).eval()
+    x = inet.to_fixed(_input(shape=(1, 4, 6, 6)))
+    a = layer.forward_int(x)
+    layer.weight.data.mul_(0.5)  # bypasses the version counter
+    b = layer.forward_int(x)
+    fresh = inet.IntConv2d(4, 3, 3, padding=1).eval()
+    fresh.load_state_dict(layer.state_dict())
+    assert not torch.equal(a, b) and torch.equal(b, fresh.forward_int(x))
+    copy = pickle.loads(pickle.dumps(layer))  # picklable (DDP spawn, torch.save of modules)
+    assert torch.equal(copy.forward_int(x), b)
+
+
+def test_exp_table_ignores_the_callers_decimal_context():
+    import decimal
+
+    inet.exp_table.cache_clear()
+    try:
+        with decimal.localcontext() as ctx:
+            ctx.prec, ctx.rounding = 6, decimal.ROUND_DOWN
+            t = inet.exp_table()
+        assert hashlib.sha256(t.numpy().astype("<i8").tobytes()).hexdigest() == EXP_TABLE_SHA256
+    finally:
+        inet.exp_table.cache_clear()
