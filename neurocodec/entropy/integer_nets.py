@@ -460,15 +460,32 @@ def mixture_weights_q16(logits: Tensor) -> Tensor:
     e_k = exp_table[max - l_k] (0 past the table), w_k = floor(e_k * 2^16 / sum e), and the
     remainder goes to the first largest e (the component with the largest logit). Integers only.
     """
-    d = logits.max(-1, keepdim=True).values - logits
+    k = logits.shape[-1]
+    # K <= 8: loops over the components are much faster than reductions along a tiny last axis
+    cols = logits.unbind(-1)
+    top = cols[0]
+    for c in cols[1:]:
+        top = torch.maximum(top, c)
     table = exp_table().to(logits.device)
-    e = torch.where(d < table.numel(), table[d.clamp(max=table.numel() - 1)], torch.zeros_like(d))
-    total = e.sum(-1, keepdim=True)  # >= 2^16: the largest logit has e = 2^16
-    w = torch.div(e << PROB_BITS, total, rounding_mode="floor")
-    rest = (1 << PROB_BITS) - w.sum(-1, keepdim=True)
-    k = torch.arange(e.shape[-1], device=e.device)
-    first_max = torch.where(e == e.amax(-1, keepdim=True), k, e.shape[-1]).amin(-1, keepdim=True)
-    w.scatter_add_(-1, first_max, rest)
+    n = table.numel()
+    es = []
+    for c in cols:
+        d = top - c
+        es.append(torch.where(d < n, table[d.clamp(max=n - 1)], torch.zeros_like(d)))
+    total = es[0]
+    for e in es[1:]:
+        total = total + e  # >= 2^16: the largest logit has e = 2^16
+    ws = [torch.div(e << PROB_BITS, total, rounding_mode="floor") for e in es]
+    rest = (1 << PROB_BITS) - sum(ws[1:], ws[0])
+    # the remainder goes to the first component with the largest e (the first largest logit)
+    first = torch.zeros_like(top)
+    best = es[0]
+    for i in range(1, k):
+        better = es[i] > best
+        first = torch.where(better, torch.full_like(first, i), first)
+        best = torch.maximum(best, es[i])
+    w = torch.stack(ws, -1)
+    w.scatter_add_(-1, first.unsqueeze(-1), rest.unsqueeze(-1))
     return w.to(torch.int32)
 
 
