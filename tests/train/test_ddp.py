@@ -75,7 +75,7 @@ def test_config_trains_under_ddp(cfg, tmp_path):
     assert [d["step"] for d in resumed] == [5, 5] and resumed[0]["state_sha256"] == resumed[1]["state_sha256"]
     assert not set(resumed[0]["batches"]) & set(ranks[0]["batches"] + ranks[1]["batches"])  # new epochs, new crops
     # the exported codec codes an image
-    codec = registry.load(last)
+    codec = registry.load(registry.save_checkpoint(registry.load(last), tmp_path / "exported.pt", update_quantiles=True))
     rgb = np.asarray(Image.open(tmp_path / "val" / "0.png"))
     data = codec.encode_image(rgb, 2)
     assert bitstream.loads(data).codec == codec.name
