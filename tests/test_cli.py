@@ -272,3 +272,39 @@ def test_checkpoint_and_report_paths_are_checked_first(tmp_path, ckpt, capsys):
     assert "input of this run" in capsys.readouterr().err
     assert _run("encode", img, "--checkpoint", ckpt, "--report", tmp_path / "nodir" / "r.json") == 2
     assert not (tmp_path / "img.png.bin").exists()
+
+
+def test_info_into_a_closed_pipe_is_quiet(tmp_path, ckpt):
+    img = _png(tmp_path / "img.png")
+    assert _run("encode", img, "--checkpoint", ckpt) == 0
+    p = subprocess.Popen([sys.executable, "-m", "neurocodec.cli", "info", str(tmp_path / "img.png.bin")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before anything is written (like `| head -0`)
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and err == "", err
+
+
+def test_ctrl_c_exits_130_and_leaves_only_whole_files(tmp_path, ckpt):
+    import signal
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        _png(folder / f"{i:02d}.png", h=256, w=256, seed=i)
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "neurocodec.cli", "encode", str(folder), "-o", str(out),
+                          "--checkpoint", ckpt, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out.exists() and any(out.glob("*.bin"))):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err.decode()
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 40 and all(f.name.endswith(".png.bin") for f in written)  # no temporary files
+    from neurocodec import bitstream
+
+    for f in written:  # every file that exists is whole
+        bitstream.loads(f.read_bytes())
