@@ -290,20 +290,23 @@ def test_ctrl_c_exits_130_and_leaves_only_whole_files(tmp_path, ckpt):
 
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(40):
+    for i in range(60):
         _png(folder / f"{i:02d}.png", h=256, w=256, seed=i)
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "neurocodec.cli", "encode", str(folder), "-o", str(out),
                           "--checkpoint", ckpt, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and not (out.exists() and any(out.glob("*.bin"))):
-        time.sleep(0.05)
+    def whole() -> list[Path]:  # finished outputs (temporary names start with ".nc-")
+        return [f for f in out.glob("*.png.bin") if not f.name.startswith(".")] if out.exists() else []
+
+    while time.time() < deadline and not whole():
+        time.sleep(0.02)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err.decode()
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
     written = sorted(out.iterdir())
-    assert 0 < len(written) < 40 and all(f.name.endswith(".png.bin") for f in written)  # no temporary files
+    assert 0 < len(written) < 60 and all(f.name.endswith(".png.bin") and not f.name.startswith(".") for f in written)
     from neurocodec import bitstream
 
     for f in written:  # every file that exists is whole
