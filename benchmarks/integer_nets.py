@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neurocodec import bitstream
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.gmm import anchor_mask
 from neurocodec.data import data_path

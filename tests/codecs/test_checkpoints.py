@@ -11,28 +11,14 @@ import torch
 
 from neurocodec import bitstream
 from neurocodec.codecs import registry
-from neurocodec.demo import sample_image_path
-from neurocodec.io.images import load_image, to_tensor
+from tests.codecs.conftest import shipped
 
 NAMES = ["hyperprior", "gmm"]
 
 
-def _shipped(name: str):
-    path = registry.CHECKPOINT_DIR / f"{name}.pt"
-    if not path.exists():
-        pytest.skip(f"no shipped checkpoint {path.name}")
-    return registry.load_image_codec(name)
-
-
-@pytest.fixture(scope="module")
-def photo() -> torch.Tensor:
-    """The real 512x600 photo: about Kodak's size, where the 1% bound is stated."""
-    return to_tensor(load_image(sample_image_path()))
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_model_card_matches_weights(name):
-    codec = _shipped(name)
+    codec = shipped(name)
     card = json.loads((registry.CHECKPOINT_DIR / f"{name}.json").read_text())
     assert card["codec"] == name and card["weights_hash"] == codec.weights_hash().hex()
     assert (registry.CHECKPOINT_DIR / f"{name}.pt").stat().st_size < 30e6
@@ -42,7 +28,7 @@ def test_model_card_matches_weights(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_real_photo_all_qualities(name, photo):
-    codec = _shipped(name)
+    codec = shipped(name)
     pixels = photo.shape[-1] * photo.shape[-2]
     rates, psnrs = [], []
     for q in codec.qualities:
@@ -61,7 +47,7 @@ def test_real_photo_all_qualities(name, photo):
 
 
 def test_demo_with_shipped_model(tmp_path):
-    _shipped("hyperprior")
+    shipped("hyperprior")
     from neurocodec.demo import run_codec
 
     r = run_codec(out_dir=tmp_path)

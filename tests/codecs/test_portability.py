@@ -10,31 +10,18 @@ import pytest
 import torch
 
 from neurocodec import bitstream
-from neurocodec.codecs import registry
-from neurocodec.demo import sample_image_path
 from neurocodec.errors import UnsupportedVersionError
 from neurocodec.evaluate.portability import Setting, check_image, summarize
-from neurocodec.io.images import load_image, to_tensor
+from tests.codecs.conftest import shipped
 
 NAMES = ["hyperprior", "gmm"]
 SIZES = [(1, 1), (17, 33), (64, 64), (70, 131)]
 THREADS = [Setting(threads=1), Setting(threads=2), Setting(threads=3)]
 
 
-def _shipped(name: str):
-    if not (registry.CHECKPOINT_DIR / f"{name}.pt").exists():
-        pytest.skip(f"no shipped checkpoint {name}.pt")
-    return registry.load_image_codec(name)
-
-
-@pytest.fixture(scope="module")
-def photo() -> torch.Tensor:
-    return to_tensor(load_image(sample_image_path()))
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_every_thread_count_decodes_every_other(name, photo):
-    codec = _shipped(name)
+    codec = shipped(name)
     results = []
     for h, w in SIZES:
         crop = photo[..., 200 : 200 + h, 150 : 150 + w]
@@ -48,7 +35,7 @@ def test_every_thread_count_decodes_every_other(name, photo):
 @pytest.mark.parametrize("name", NAMES)
 def test_whole_photo_across_threads_and_onednn(name, photo):
     """Kodak-sized: enough latents that one float ulp would desynchronise a float model."""
-    codec = _shipped(name)
+    codec = shipped(name)
     settings = [Setting(threads=1), Setting(threads=2), Setting(threads=2, onednn=False)]
     for q in (1, len(codec.qualities)):
         r = check_image(codec, "photo", photo, q, settings)
@@ -59,7 +46,7 @@ def test_whole_photo_across_threads_and_onednn(name, photo):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_channels_last_input_gives_the_same_file(name, photo):
-    codec = _shipped(name)
+    codec = shipped(name)
     crop = photo[..., :96, :160]
     a = bitstream.dumps(codec.compress(crop, 3, reconstruct=False)[0])
     b = bitstream.dumps(codec.compress(crop.contiguous(memory_format=torch.channels_last), 3, reconstruct=False)[0])
@@ -71,7 +58,7 @@ def test_old_format_file_is_refused_by_name():
     data = (Path(__file__).parent / "data" / "hyperprior_format_v1.bin").read_bytes()  # made by neurocodec 0.1
     with pytest.raises(UnsupportedVersionError, match=r"version 1 .*reads version 2"):
         bitstream.loads(data)
-    codec = _shipped("hyperprior")
+    codec = shipped("hyperprior")
     with pytest.raises(UnsupportedVersionError):
         codec.decode_image(data)
 
@@ -80,7 +67,7 @@ def test_old_format_file_is_refused_by_name():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", NAMES)
 def test_cpu_and_gpu_decode_each_others_files(name, photo):
-    codec = _shipped(name)
+    codec = shipped(name)
     settings = [Setting(threads=2), Setting(device="cuda")]
     for q in (1, len(codec.qualities)):
         r = check_image(codec, "photo", photo, q, settings)
