@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -52,7 +52,6 @@ class Outcome:
     width: int | None = None
     height: int | None = None
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def encoded_name(src: Path) -> str:
@@ -184,7 +183,6 @@ def describe(o: Outcome) -> str:
         details.append(f"{o.bytes} bytes")
     if o.bpp is not None:
         details.append(f"{o.bpp:.4f} bpp")
-    details += [f"{k} {v}" for k, v in o.extra.items()]
     return parts[0] + (": " + ", ".join(details) if details else "")
 
 

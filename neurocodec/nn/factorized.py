@@ -7,7 +7,7 @@ Parameter and buffer names are those of the published models (``matrices.i``, ``
 ``factors.i``, ``quantiles``, ``target``, ``likelihood_lower_bound.bound``), so checkpoints load
 unchanged. ``quantiles`` holds, per channel, the points where the CDF is tail/2, 1/2 and
 1 - tail/2; they are trained by :meth:`loss` (an auxiliary loss) or set exactly by
-:meth:`update_quantiles_exactly`, and bound the integer tables the coder uses.
+:meth:`_update_quantiles`, and bound the integer tables the coder uses.
 """
 
 from __future__ import annotations
@@ -129,5 +129,3 @@ class FactorizedDensity(nn.Module):
                 lo = torch.where(below, mid, lo)
                 hi = torch.where(below, hi, mid)
             self.quantiles[:, :, i] = ((lo + hi) / 2)[:, :, 0]
-
-    update_quantiles_exactly = _update_quantiles
