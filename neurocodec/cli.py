@@ -11,9 +11,8 @@ from pathlib import Path
 
 from neurocodec import __version__, bitstream
 from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.io.formats import IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES
 from neurocodec.jobs import (
-    IMAGE_OUTPUT_SUFFIXES,
-    IMAGE_SUFFIXES,
     Job,
     Outcome,
     decoded_name,
@@ -23,6 +22,7 @@ from neurocodec.jobs import (
     make_folders,
     plan,
     summarize,
+    write_report,
 )
 from neurocodec.jobs import run as run_jobs
 
@@ -128,8 +128,6 @@ def _worker_init(name: str | None, checkpoint: str | None) -> None:
 
 def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_name: str | None) -> int:  # noqa: ANN001
     make_folders(jobs)
-    if args.report:
-        from neurocodec.jobs import write_report  # noqa: F401 - used below
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -145,8 +143,7 @@ def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_n
                 print(describe(o), file=sys.stdout if o.ok else sys.stderr)
                 if args.fail_fast and not o.ok:
                     break
-        except KeyboardInterrupt:  # files being written finish atomically; queued ones never start
-            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:  # queued files never start; those being written finish atomically
             summarize(outcomes, len(jobs), what)
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a worker killed for memory (BrokenProcessPool)

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.io.formats import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
-# what decode can write (Pillow writers), lossless first
-IMAGE_OUTPUT_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
 
 
 @dataclass

@@ -67,6 +67,7 @@ __all__ = [
     "IntSequential",
     "IntegerModule",
     "check_bounds",
+    "means_of_q8",
     "mixture_weights_q16",
     "scale_indexes",
     "scales_of_indexes",
@@ -140,7 +141,7 @@ class _IntConvMixin(IntegerModule):
         fr = [int(out_frac)] * out_ch if isinstance(out_frac, int) else [int(f) for f in out_frac]
         if len(fr) != out_ch:
             raise ValueError(f"out_frac needs one value per output channel ({out_ch})")
-        self._out_frac = fr
+        self.register_buffer("out_frac_bits", torch.tensor(fr, dtype=torch.int64), persistent=False)
         fan_in = self.weight.numel() // out_ch
         worst = fan_in * (1 << WEIGHT_BITS) * self.in_limit
         if worst >= ACC_LIMIT // 2:
@@ -152,7 +153,7 @@ class _IntConvMixin(IntegerModule):
         self.register_load_state_dict_post_hook(_check_after_load)
 
     def out_fracs(self, channels: int | None = None) -> Tensor:
-        return torch.tensor(self._out_frac, dtype=torch.int64)
+        return self.out_frac_bits
 
     def _channel_view(self, t: Tensor) -> Tensor:
         """[out] -> broadcastable over the weight tensor."""
@@ -213,12 +214,23 @@ class _IntConvMixin(IntegerModule):
 
     def check_bounds(self) -> None:
         """Raise IntegerRangeError if some input could make a partial sum inexact."""
-        bound = self.accumulator_bound()
+        self._checked_parameters()
+
+    def _checked_parameters(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(W, B, shift) of the current weights, refused if their bound is not below 2^52."""
+        W, B, shift, bound = self._int_cache()
         if not bound < ACC_LIMIT:
             raise IntegerRangeError(
                 f"{type(self).__name__}({self.in_channels}, {self.out_channels}): accumulator bound {bound:.4g} "
                 f"is not below 2^52: these weights cannot be evaluated exactly (weights or biases too large)"
             )
+        return W, B, shift
+
+    def _requantize(self, acc: Tensor, shift: Tensor) -> Tensor:
+        """Exact integer accumulator [B, out, ...] (float64 or int64) -> the clipped fixed-point output."""
+        view = [1, -1] + [1] * (acc.dim() - 2)
+        out = _round_div_pow2(acc.long(), shift.to(acc.device).reshape(view))
+        return out.clamp_(-self.out_limit, self.out_limit)
 
     def _sim_weights(self) -> tuple[Tensor, Tensor | None]:
         exp = self.exponents().to(self.weight.device)
@@ -238,8 +250,7 @@ class _IntConvMixin(IntegerModule):
     def forward_int(self, x: Tensor) -> Tensor:
         """int64 [B, in, H, W] fixed point (in_frac) -> int64 [B, out, H', W'] (out_frac).
         1x1 convolutions also take points: [N, in] -> [N, out]."""
-        self.check_bounds()
-        W, B, shift, _ = self._int_cache()
+        W, B, shift = self._checked_parameters()
         W, B = W.to(x.device), B.to(x.device)
         xd = x.clamp(-self.in_limit, self.in_limit).double()
         if xd.dim() == 2:  # points, 1x1 kernels only
@@ -251,9 +262,7 @@ class _IntConvMixin(IntegerModule):
                 acc = self._conv(xd, W, B)
         else:
             acc = self._conv(xd, W, B)
-        acc = acc.long()  # already integers: every partial sum was exact
-        out = _round_div_pow2(acc, shift.to(acc.device).reshape(1, -1, *([1] * (acc.dim() - 2))))
-        return out.clamp_(-self.out_limit, self.out_limit)
+        return self._requantize(acc, shift)
 
     def _conv(self, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -292,8 +301,7 @@ class IntConv2d(nn.Conv2d, _IntConvMixin):
         """
         if self.stride != (1, 1) or self.groups != 1 or self.dilation != (1, 1):
             raise ValueError("forward_int_at needs stride 1, no groups, no dilation")
-        self.check_bounds()
-        W, B, shift, _ = self._int_cache()
+        W, B, shift = self._checked_parameters()
         kh, kw = self.kernel_size
         ph, pw = self.padding
         xp = F.pad(x.clamp(-self.in_limit, self.in_limit).double(), (pw, pw, ph, ph))
@@ -301,8 +309,7 @@ class IntConv2d(nn.Conv2d, _IntConvMixin):
         gathered = torch.stack([xp[:, :, rows + i, cols + j] for i, j in use], 2)  # [B, in, T, n]
         w = torch.stack([W[:, :, i, j] for i, j in use], 2).to(x.device)  # [out, in, T]
         acc = torch.matmul(w.reshape(w.shape[0], -1), gathered.flatten(1, 2)) + B.to(x.device)[:, None]
-        out = _round_div_pow2(acc.long(), shift.to(x.device)[:, None])
-        return out.clamp_(-self.out_limit, self.out_limit)
+        return self._requantize(acc, shift)  # [B, out, n]
 
 
 class IntConvTranspose2d(nn.ConvTranspose2d, _IntConvMixin):
@@ -431,6 +438,11 @@ def scale_indexes(s: Tensor, frac: int = SCALE_FRAC) -> Tensor:
 def scale_levels() -> Tensor:
     """float32 [256]: the coder's scale levels."""
     return torch.from_numpy(tables()["scales"].copy()).float()
+
+
+def means_of_q8(means_q: Tensor) -> Tensor:
+    """Q8 integer means -> float32 (exact: |means_q| <= 2^23 after the clamp)."""
+    return means_q.clamp(-(1 << 23), 1 << 23).float() / float(1 << MEAN_FRAC)
 
 
 def scales_of_indexes(idx: Tensor) -> Tensor:

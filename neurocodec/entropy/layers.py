@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.entropy.coder import decode, encode
-from neurocodec.entropy.models import MEAN_FRAC_BITS, Family, MixtureModel, ParametricModel, TableModel
+from neurocodec.entropy.integer_nets import means_of_q8
+from neurocodec.entropy.models import Family, MixtureModel, ParametricModel, TableModel
 from neurocodec.nn.bounds import LowerBound
 from neurocodec.nn.factorized import FactorizedDensity
 
@@ -205,25 +206,23 @@ class GaussianConditional(_Conditional):
         return q if means is None else q + means
 
     # ---- integer parameters (from an integer network: portable across devices) -------------
-    @staticmethod
-    def means_of_q8(means_q: Tensor) -> Tensor:
-        """Q8 integer means -> float32 (exact: |means_q| < 2^24 after the clamp)."""
-        return means_q.clamp(-(1 << 23), 1 << 23).float() / float(1 << MEAN_FRAC_BITS)
+    def model_int(self, scale_idx: Tensor) -> ParametricModel:
+        """The zero-mean integer model of each element's scale index (symbols are y - mean)."""
+        idx = scale_idx.cpu()
+        return ParametricModel(self.family, torch.zeros_like(idx, dtype=torch.int32), idx)
 
     @torch.no_grad()
     def compress_int(self, y: Tensor, scale_idx: Tensor, means_q: Tensor, **coder_kw) -> tuple[bytes, Tensor]:
         """Code round(y - mean) with the zero-mean model of each element's scale index; the mean
         is the Q8 integer means_q / 256. Returns the stream and y_hat = symbols + mean."""
-        means = self.means_of_q8(means_q).to(y.device)
+        means = means_of_q8(means_q).to(y.device)
         q = torch.round(y - means).to(torch.int32)
-        model = ParametricModel(self.family, torch.zeros_like(scale_idx, dtype=torch.int32).cpu(), scale_idx.cpu())
-        return encode(q.cpu(), model, **coder_kw), q.to(y.dtype) + means
+        return encode(q.cpu(), self.model_int(scale_idx), **coder_kw), q.to(y.dtype) + means
 
     @torch.no_grad()
     def decompress_int(self, data: bytes, scale_idx: Tensor, means_q: Tensor, **coder_kw) -> Tensor:
-        model = ParametricModel(self.family, torch.zeros_like(scale_idx, dtype=torch.int32).cpu(), scale_idx.cpu())
-        q = decode(data, model, **coder_kw).to(means_q.device, torch.float32)
-        return q + self.means_of_q8(means_q)
+        q = decode(data, self.model_int(scale_idx), **coder_kw).to(means_q.device, torch.float32)
+        return q + means_of_q8(means_q)
 
 
 class GaussianMixtureConditional(_Conditional):
@@ -261,14 +260,22 @@ class GaussianMixtureConditional(_Conditional):
             raise ValueError(f"expected {self.k} mixture components on the last axis")
         return MixtureModel.from_float(*f, family=self.family)
 
+    @staticmethod
+    def _encode(y: Tensor, model: MixtureModel, coder_kw: dict) -> tuple[bytes, Tensor]:
+        q = torch.round(y)
+        return encode(q.to(torch.int32).cpu(), model, **coder_kw), q
+
+    @staticmethod
+    def _decode(data: bytes, model: MixtureModel, device: torch.device, coder_kw: dict) -> Tensor:
+        return decode(data, model, **coder_kw).to(device, torch.float32)
+
     @torch.no_grad()
     def compress(self, y: Tensor, means: Tensor, scales: Tensor, weights: Tensor, **coder_kw) -> tuple[bytes, Tensor]:
-        q = torch.round(y)
-        return encode(q.to(torch.int32).cpu(), self.model(means, scales, weights), **coder_kw), q
+        return self._encode(y, self.model(means, scales, weights), coder_kw)
 
     @torch.no_grad()
     def decompress(self, data: bytes, means: Tensor, scales: Tensor, weights: Tensor, **coder_kw) -> Tensor:
-        return decode(data, self.model(means, scales, weights), **coder_kw).to(means.device, torch.float32)
+        return self._decode(data, self.model(means, scales, weights), means.device, coder_kw)
 
     # ---- integer parameters (from an integer network: portable across devices) -------------
     def model_int(self, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> MixtureModel:
@@ -279,12 +286,11 @@ class GaussianMixtureConditional(_Conditional):
 
     @torch.no_grad()
     def compress_int(self, y: Tensor, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor, **coder_kw) -> tuple[bytes, Tensor]:
-        q = torch.round(y)
-        return encode(q.to(torch.int32).cpu(), self.model_int(means_q, scale_idx, weights_q), **coder_kw), q
+        return self._encode(y, self.model_int(means_q, scale_idx, weights_q), coder_kw)
 
     @torch.no_grad()
     def decompress_int(self, data: bytes, means_q: Tensor, scale_idx: Tensor, weights_q: Tensor, **coder_kw) -> Tensor:
-        return decode(data, self.model_int(means_q, scale_idx, weights_q), **coder_kw).to(means_q.device, torch.float32)
+        return self._decode(data, self.model_int(means_q, scale_idx, weights_q), means_q.device, coder_kw)
 
 
 class CategoricalPrior(_TableBuffers):

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.errors import InputError
+from neurocodec.io.formats import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:  # torch is imported only where tensors are made: reading and checking files stays light
     import torch
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 1 << 15
 MAX_PIXELS = 1 << 26  # 67 MP: the networks' activations must fit in memory (a few GB)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 GRAY_MODES = frozenset({"L", "1", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _icc_warned = False  # the ICC warning is logged once per process
 

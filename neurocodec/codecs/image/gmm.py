@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.entropy import integer_nets as inet
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional, quantize_train
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianMixtureConditional, quantize_train
 from neurocodec.nn.transforms import (
     ResidualBlock,
     ResidualBlockUpsample,
@@ -130,7 +130,7 @@ class CheckerboardGMM(ImageCodec):
     @staticmethod
     def _float_params(means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The coder's integer parameters as floats (eval-mode likelihoods)."""
-        return (GaussianConditional.means_of_q8(means_q), inet.scales_of_indexes(scale_idx),
+        return (inet.means_of_q8(means_q), inet.scales_of_indexes(scale_idx),
                 weights_q.float() / float(1 << 16))
 
     def forward(self, x: Tensor, q: Tensor) -> dict:

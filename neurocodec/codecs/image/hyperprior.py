@@ -61,7 +61,7 @@ class MeanScaleHyperprior(ImageCodec):
         if self.h_s.training:
             return self.h_s(z_hat).chunk(2, 1)
         idx, means_q = self.hyper_int(z_hat)
-        return inet.scales_of_indexes(idx), GaussianConditional.means_of_q8(means_q)
+        return inet.scales_of_indexes(idx), inet.means_of_q8(means_q)
 
     def forward(self, x: Tensor, q: Tensor) -> dict:
         """Training / estimation pass. x [B, 3, H, W] (H, W multiples of 64), q [B] levels."""
