@@ -11,7 +11,7 @@ from pathlib import Path
 
 from neurocodec import __version__, bitstream
 from neurocodec.errors import InputError, NeurocodecError
-from neurocodec.io.formats import IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES
+from neurocodec.io.formats import AUDIO_OUTPUT_SUFFIXES, AUDIO_SUFFIXES, AV_SUFFIXES, IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES
 from neurocodec.jobs import (
     Job,
     Outcome,
@@ -41,6 +41,15 @@ def _info(args: argparse.Namespace) -> int:
     h, w = p.metadata.get("height"), p.metadata.get("width")
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         info["bpp"] = round(8 * size / (h * w), 5)
+    rate, n = p.metadata.get("rate"), p.metadata.get("n")
+    if isinstance(rate, int) and isinstance(n, int) and rate > 0 and n > 0:
+        dur = n / rate
+        info["seconds"] = round(dur, 4)
+        info["kbps"] = round(8 * size / dur / 1000, 4)
+        info["payload_kbps"] = round(8 * p.payload_bytes / dur / 1000, 4)
+        ch, coded = p.metadata.get("ch"), p.metadata.get("coded")
+        if isinstance(ch, int) and coded == 1 and ch > 1:
+            info["channels_note"] = f"{ch} input channels were averaged to one (encode with --keep-channels to code each)"
     print(json.dumps(info, indent=2))
     return 0
 
@@ -81,12 +90,55 @@ def _load_codec(name: str, checkpoint: str | None, threads: int | None = None): 
     if key not in _CODECS:
         import torch
 
-        from neurocodec.codecs.registry import load_image_codec
+        from neurocodec.codecs.catalog import CODECS
+        from neurocodec.codecs.registry import load, load_image_codec
 
         if threads:
             torch.set_num_threads(threads)
-        _CODECS[key] = load_image_codec(name, checkpoint)
+        if CODECS.get(name) == "audio":
+            codec = load(checkpoint or name)
+            if codec.modality != "audio" or (checkpoint is None and codec.name != name):
+                raise InputError(f"checkpoint {checkpoint or name} holds the {codec.modality} codec {codec.name!r}, not {name!r}")
+            _CODECS[key] = codec.prepare_inference()
+        else:
+            _CODECS[key] = load_image_codec(name, checkpoint)
     return _CODECS[key]
+
+
+def _modality_of_input(path: str) -> str:
+    """'audio' for audio (and audio+video) files or folders holding only such files, else 'image'."""
+    p = Path(path)
+    av_like = AUDIO_SUFFIXES | AV_SUFFIXES
+    if p.is_dir():
+        kinds = {"audio" if f.suffix.lower() in av_like else "image" for f in p.iterdir()
+                 if f.is_file() and f.suffix.lower() in av_like | IMAGE_SUFFIXES}
+        return "audio" if kinds == {"audio"} else "image"
+    return "audio" if p.suffix.lower() in av_like else "image"
+
+
+def _encode_audio_one(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.io.files import write_bytes_atomic
+
+    codec = _load_codec(args.codec, args.checkpoint)
+    p = codec.encode_file(job.src, kbps=args.kbps, stages=args.stages, beam=args.beam, keep_channels=args.keep_channels)
+    data = bitstream.dumps(p)
+    write_bytes_atomic(job.dst, data, force=args.force)
+    dur = p.metadata["n"] / p.metadata["rate"]
+    return Outcome(str(job.src), str(job.dst), True, bytes=len(data), kbps=round(8 * len(data) / dur / 1000, 4),
+                   duration=round(dur, 4))
+
+
+def _decode_audio(job: Job, args: argparse.Namespace, payload: bitstream.Payload) -> Outcome:
+    from neurocodec.io.files import atomic_path
+
+    if job.dst.suffix.lower() not in AUDIO_OUTPUT_SUFFIXES:
+        raise InputError(f"{job.src} holds audio; write it as {', '.join(sorted(AUDIO_OUTPUT_SUFFIXES))}, not {job.dst.suffix!r}")
+    codec = _load_codec(payload.codec, args.checkpoint)
+    with atomic_path(job.dst, force=args.force) as tmp:
+        out = codec.decode_file(payload, tmp)
+    dur = out["samples"] / out["rate"]
+    return Outcome(str(job.src), str(job.dst), True, bytes=job.src.stat().st_size, duration=round(dur, 4),
+                   kbps=round(8 * job.src.stat().st_size / dur / 1000, 4))
 
 
 def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
@@ -103,7 +155,14 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
 def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
     data = job.src.read_bytes()
-    name = bitstream.loads(data).codec  # a bad file fails here, before the model loads
+    payload = bitstream.loads(data)  # a bad file fails here, before the model loads
+    name = payload.codec
+    from neurocodec.codecs.catalog import CODECS
+
+    if CODECS.get(name) == "audio":
+        return _decode_audio(job, args, payload)
+    if job.dst.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
+        raise InputError(f"{job.src} holds an image; write it as {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}, not {job.dst.suffix!r}")
     from neurocodec.io.files import atomic_path
     from neurocodec.io.images import save_image
 
@@ -181,9 +240,35 @@ def _check_report(args: argparse.Namespace) -> None:
             raise InputError(f"--report {r}: folder {r.parent} does not exist")
 
 
-def _encode(args: argparse.Namespace) -> int:
+def _encode_audio(args: argparse.Namespace) -> int:
     from neurocodec.codecs.catalog import check_name
 
+    check_name(args.codec, "audio")
+    if args.quality is not None:
+        raise InputError("-q/--quality is for images; audio takes --kbps (or --stages)")
+    if args.kbps is not None and args.stages is not None:
+        raise InputError("give --kbps or --stages, not both")
+    if args.beam < 1:
+        raise InputError(f"--beam must be 1 or more, got {args.beam}")
+    _check_report(args)
+    jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in AUDIO_SUFFIXES | AV_SUFFIXES, encoded_name,
+                {".bin"}, args.force, "encode", _checkpoint_inputs(args))
+    codec = _load_codec(args.codec, args.checkpoint)
+    codec.stages_for(args.kbps, args.stages)  # checks the range before any file
+    return _run_jobs(jobs, _encode_audio_one, args, "encode", args.codec)
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from neurocodec.codecs.catalog import CODECS, check_name
+
+    modality = CODECS.get(args.codec) if args.codec else _modality_of_input(args.input)
+    if args.codec is None:
+        args.codec = "dac" if modality == "audio" else "hyperprior"
+    if modality == "audio":
+        return _encode_audio(args)
+    for opt in ("kbps", "stages", "keep_channels"):
+        if getattr(args, opt):
+            raise InputError(f"--{opt.replace('_', '-')} is for audio; images take -q/--quality")
     check_name(args.codec, "image")
     _quality_range(args.codec, args.checkpoint, args.quality)
     _check_report(args)
@@ -203,7 +288,8 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     _check_report(args)
-    jobs = plan(args.input, args.output, lambda p: p.suffix.lower() == ".bin", decoded_name, IMAGE_OUTPUT_SUFFIXES,
+    jobs = plan(args.input, args.output, lambda p: p.suffix.lower() == ".bin", decoded_name,
+                IMAGE_OUTPUT_SUFFIXES | AUDIO_OUTPUT_SUFFIXES,
                 args.force, "decode", _checkpoint_inputs(args))
     return _run_jobs(jobs, _decode_one, args, "decode", None)
 
@@ -250,20 +336,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a .bin file")
     p.add_argument("file")
     p.set_defaults(func=_info)
-    p = sub.add_parser("encode", help="encode an image (or a folder of images) to .bin")
-    p.add_argument("input", help="image file or folder")
+    p = sub.add_parser("encode", help="encode an image or audio file (or a folder of them) to .bin")
+    p.add_argument("input", help="image or audio file (any format PyAV reads, or a video's audio track), or a folder")
     p.add_argument("-o", "--output", help="output .bin file or folder; default: beside the input, NAME.EXT.bin")
-    p.add_argument("--codec", default="hyperprior", help="codec name (shipped checkpoint); default hyperprior")
+    p.add_argument("--codec", default=None,
+                   help="codec name (shipped checkpoint): hyperprior or gmm for images, dac or snac for audio; "
+                        "default hyperprior for images, dac for audio")
     p.add_argument("--checkpoint", help="a checkpoint file instead of the shipped one")
     p.add_argument("-q", "--quality", type=int, default=None,
                    help="quality level, 1 (smallest) .. the checkpoint's number of levels (6 for the shipped ones); "
                         "default 3 (or the top level of a checkpoint with fewer)")
+    p.add_argument("--kbps", type=float, default=None,
+                   help="audio: target bitrate; uses the most codebooks (dac) or levels (snac) whose expected rate "
+                        "fits (see the model card); default: all of them")
+    p.add_argument("--stages", type=int, default=None, help="audio: the number of codebooks/levels instead of --kbps")
+    p.add_argument("--beam", type=int, default=1,
+                   help="audio: beam width of the code search (1 = greedy; more lowers the latent error, same format)")
+    p.add_argument("--keep-channels", action="store_true",
+                   help="audio: code each channel (default: average the channels to mono)")
     _job_options(p)
     p.set_defaults(func=_encode)
-    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to an image")
+    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to an image or audio file")
     p.add_argument("input", help=".bin file or folder")
-    p.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, .ppm, .webp, .jpg) or folder; "
-                                          "default: beside the input, NAME.decoded.png")
+    p.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, .ppm, .webp, .jpg), audio (.wav 16-bit, "
+                                          ".flac, .mp3, .ogg, .opus, .m4a) or folder; default: beside the input, "
+                                          "NAME.decoded.png (images) or NAME.decoded.wav (audio)")
     p.add_argument("--checkpoint", help="the checkpoint the file was encoded with, if not the shipped one")
     _job_options(p)
     p.set_defaults(func=_decode)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from neurocodec.errors import InputError, NeurocodecError
-from neurocodec.io.formats import IMAGE_SUFFIXES
+from neurocodec.io.formats import AUDIO_SUFFIXES, AV_SUFFIXES, IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class Outcome:
     width: int | None = None
     height: int | None = None
     seconds: float = 0.0
+    kbps: float | None = None
+    duration: float | None = None
 
 
 def encoded_name(src: Path) -> str:
@@ -57,9 +59,24 @@ def encoded_name(src: Path) -> str:
 
 
 def decoded_name(src: Path) -> str:
+    """x.png.bin -> x.decoded.png; x.flac.bin -> x.decoded.wav; other names by the file's codec."""
     base = src.name[: -len(".bin")] if src.name.endswith(".bin") else src.name
-    stem = Path(base).stem if Path(base).suffix.lower() in IMAGE_SUFFIXES else base
-    return stem + ".decoded.png"
+    inner = Path(base).suffix.lower()
+    stem = Path(base).stem if inner in IMAGE_SUFFIXES | AUDIO_SUFFIXES | AV_SUFFIXES else base
+    audio = inner in AUDIO_SUFFIXES | AV_SUFFIXES or (inner not in IMAGE_SUFFIXES and _holds_audio(src))
+    return stem + (".decoded.wav" if audio else ".decoded.png")
+
+
+def _holds_audio(path: Path) -> bool:
+    """Whether a .bin names an audio codec (False when it cannot be read: decoding then fails
+    with the reader's error)."""
+    from neurocodec import bitstream
+    from neurocodec.codecs.catalog import CODECS
+
+    try:
+        return CODECS.get(bitstream.read(path).codec) == "audio"
+    except (NeurocodecError, OSError):
+        return False
 
 
 def plan(
@@ -181,6 +198,10 @@ def describe(o: Outcome) -> str:
         details.append(f"{o.bytes} bytes")
     if o.bpp is not None:
         details.append(f"{o.bpp:.4f} bpp")
+    if o.duration is not None:
+        details.append(f"{o.duration:.2f} s")
+    if o.kbps is not None:
+        details.append(f"{o.kbps:.3f} kbps")
     return parts[0] + (": " + ", ".join(details) if details else "")
 
 

@@ -29,9 +29,16 @@ def _image_builders() -> dict[str, Callable[..., Codec]]:
     return {"hyperprior": MeanScaleHyperprior, "gmm": CheckerboardGMM}
 
 
+def _audio_builders() -> dict[str, Callable[..., Codec]]:
+    from neurocodec.codecs.audio.dac import DAC
+    from neurocodec.codecs.audio.snac import SNAC
+
+    return {"dac": DAC, "snac": SNAC}
+
+
 def builders() -> dict[str, Callable[..., Codec]]:
     """All registered codec constructors by name."""
-    return dict(_image_builders())
+    return {**_image_builders(), **_audio_builders()}
 
 
 def build(name: str, **config: Any) -> Codec:
@@ -114,8 +121,9 @@ def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
         name, config, state = ckpt.get("codec"), dict(ckpt.get("config") or {}), ckpt.get("state_dict")
     if not name or state is None:
         raise NeurocodecError(f"{path} is not a neurocodec checkpoint")
-    if "lambdas" in config:
-        config["lambdas"] = tuple(config["lambdas"])
+    for key in ("lambdas", "strides", "rvq_strides"):
+        if config.get(key) is not None:
+            config[key] = tuple(config[key])
     codec = build(name, **config)
     codec.load_state_dict(state)
     codec.eval()

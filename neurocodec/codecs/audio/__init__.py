@@ -1,0 +1,1 @@
+"""Learned audio codecs: residual vector quantisers over a convolutional waveform backbone."""
