@@ -270,6 +270,8 @@ def _encode(args: argparse.Namespace) -> int:
         if getattr(args, opt):
             raise InputError(f"--{opt.replace('_', '-')} is for audio; images take -q/--quality")
     check_name(args.codec, "image")
+    if _modality_of_input(args.input) == "audio" and not Path(args.input).is_dir():
+        raise InputError(f"{args.input} is audio, and {args.codec} is an image codec (audio codecs: dac, snac)")
     _quality_range(args.codec, args.checkpoint, args.quality)
     _check_report(args)
     jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in IMAGE_SUFFIXES, encoded_name,

@@ -338,8 +338,12 @@ class AudioCodec(Codec):
         level = 10 * math.log10(sq / count) if sq > 0 else -math.inf
 
         def blocks() -> Iterator[Tensor]:
+            any_ = False
             for b in audio.stream(path, self.sample_rate):
+                any_ |= b.shape[-1] > 0
                 yield torch.from_numpy(b if keep_channels else audio.downmix(b))
+            if not any_:  # a few samples at a high rate resample to none at 16 kHz: code one
+                yield torch.zeros(info.channels if keep_channels else 1, 1)
 
         return self.encode_stream(blocks(), level_dbfs=level, rate=info.rate, channels=info.channels, samples=total,
                                   kbps=kbps, stages=stages, beam=beam)
