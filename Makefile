@@ -46,3 +46,22 @@ results: $(STAMP)
 		--table $(RESULTS_TABLE) --all-rows \
 		--anchors "jpeg,webp,avif,hevc-intra,av1-intra,BPG 0.9.8 444 x265 YCbCr,compressai mbt2018-mean mse"
 	$(BIN)/python scripts/readme_results.py $(RESULTS_TABLE) README.md $(RESULTS_MODELS) $(RESULTS_DIR)
+
+# make results-audio: LibriSpeech rate-distortion (librispeech-eval: the 106 utterances of
+# test-other, test-clean and dev-clean) of the audio models and the classical speech codecs
+# (re-runs skip finished entries), then the RD figure and the BD-rate table against Opus.
+# PESQ and STOI need the audio-metrics extra.
+AUDIO_RESULTS_DIR ?= results/librispeech
+AUDIO_MODELS ?= dac,snac
+AUDIO_BASELINES ?= opus,mp3,aac
+AUDIO_FIGURE ?= notebooks/figures/librispeech_rd.png
+AUDIO_TABLE ?= notebooks/figures/librispeech_bd.md
+.PHONY: results-audio
+results-audio: $(STAMP)
+	@$(BIN)/python -c "import pesq, pystoi" 2>/dev/null || { echo "results-audio needs PESQ and STOI:" \
+		"$(BIN)/python -m pip install -e '.[audio-metrics]'"; exit 1; }
+	$(BIN)/neurocodec eval --modality audio --data librispeech-eval --codecs $(AUDIO_MODELS),$(AUDIO_BASELINES) \
+		--out $(AUDIO_RESULTS_DIR) --workers $(RESULTS_WORKERS) --skip-unavailable
+	$(BIN)/neurocodec plot $(AUDIO_RESULTS_DIR)/librispeech-eval-*.json -o $(AUDIO_FIGURE) \
+		--title "LibriSpeech test-other + test-clean + dev-clean (106 utterances)" \
+		--table $(AUDIO_TABLE) --anchors opus

@@ -1,8 +1,12 @@
 """Evaluation: metrics per modality, classical baselines, the RD runner, BD-rate, plots, published curves.
 
 - :mod:`metrics`     quality metrics registered per modality (PSNR-RGB, MS-SSIM for images)
+- :mod:`audio_metrics`  PESQ-WB, STOI, SI-SDR and mel distance for audio
 - :mod:`modalities`  how the runner lists, loads, sizes and codes items of each modality
-- :mod:`baselines`   JPEG, WebP, AVIF (Pillow), HEVC and AV1 intra (PyAV) as codec adapters
+- :mod:`audio_modality`  the audio modality (16 kHz mono, kbps; LibriSpeech's evaluation set)
+- :mod:`baselines`   classical codecs as adapters: JPEG, WebP, AVIF (Pillow), HEVC and AV1 intra
+  (PyAV) for images; Opus, MP3, AAC (PyAV) for audio
+- :mod:`neural_audio`  the trained audio codecs (dac, snac) as adapters, quality = RVQ stages
 - :mod:`runner`      ``neurocodec eval``: one result JSON per (codec, data set)
 - :mod:`results`     the result file schema and RD curves read from it
 - :mod:`bd`          Bjøntegaard delta rate / quality with PCHIP interpolation

@@ -7,7 +7,8 @@ integrated exactly over the overlap; BD-quality (BD-PSNR) is the same with the r
 (quality as a function of log rate, over the overlapping log-rate range).
 
 The functions take plain arrays, so any rate unit (bpp, kbps) and any quality value (PSNR,
-MS-SSIM dB, PESQ, ...) work; the anchor is always the first curve.
+MS-SSIM dB, PESQ, ...) work; the anchor is always the first curve. Quality must grow with rate:
+negate a lower-is-better value (e.g. mel distance) first, as :func:`report.bd_table` does.
 """
 
 from __future__ import annotations

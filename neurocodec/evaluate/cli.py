@@ -27,7 +27,7 @@ def _eval(args: argparse.Namespace) -> int:
     from neurocodec.evaluate.runner import EvalConfig, run_eval
 
     cfg = EvalConfig(
-        modality=args.modality, data=Path(args.data), codecs=_csv(args.codecs), out=Path(args.out),
+        modality=args.modality, data=args.data, codecs=_csv(args.codecs), out=Path(args.out),
         workers=args.workers, limit=args.limit, qualities=args.qualities, levels=args.levels, force=args.force,
         skip_unavailable=args.skip_unavailable, dataset_name=args.dataset_name, progress=not args.no_progress,
     )
@@ -58,6 +58,7 @@ def _expand(paths: list[str]) -> list[Path]:
 def _plot(args: argparse.Namespace) -> int:
     from neurocodec.evaluate.bd import bd_rate
     from neurocodec.evaluate.metrics import plot_keys
+    from neurocodec.evaluate.modalities import get_modality
     from neurocodec.evaluate.plots import plot_rd
     from neurocodec.evaluate.reference import DEFAULT_PUBLISHED, published_curve
     from neurocodec.evaluate.report import bd_table, markdown_table
@@ -70,7 +71,10 @@ def _plot(args: argparse.Namespace) -> int:
         raise InputError(f"--table {args.table}: the table is a Markdown file (.md)")
     curves = load_curves(_expand(args.results))
     modality = curves[0].modality
-    names = [] if args.published == "none" else (DEFAULT_PUBLISHED if args.published == "default" else _csv(args.published))
+    if args.published == "default":  # the published Kodak curves exist for images only
+        names = DEFAULT_PUBLISHED if modality == "image" else []
+    else:
+        names = [] if args.published == "none" else _csv(args.published)
     if names and modality != "image":
         raise InputError("published reference curves exist for images (Kodak) only; use --published none")
     published = [published_curve(n) for n in names]
@@ -83,15 +87,20 @@ def _plot(args: argparse.Namespace) -> int:
         for n in anchor_names:
             if n in by_codec:
                 anchors.append(by_codec[n])
-            else:
+            elif modality == "image":
                 anchors.append(published_curve(n))
+            else:
+                raise InputError(f"--anchors {n}: no result file of that codec among the results "
+                                 f"({', '.join(sorted(by_codec))})")
         tests = [c for c in curves if args.all_rows or c.codec not in anchor_names] or curves
         tests.sort(key=lambda c: c.extra.get("kind") != "neural")  # our models first
         n_items = max(n for c in curves for n in c.extra.get("n_items", [0]))
-        text = [f"# BD-rate on {curves[0].extra.get('dataset', '')} ({n_items} items)\n\n",
+        items_name = get_modality(modality).items_name
+        text = [f"# BD-rate on {curves[0].extra.get('dataset', '')} ({n_items} {items_name})\n\n",
                 "Rows against columns. Negative: fewer bits than the column's codec for the same quality "
-                "(Bjøntegaard, PCHIP interpolation over the overlapping quality range). Columns marked "
-                "(published) are CompressAI's published numbers, not measured here.\n"]
+                "(Bjøntegaard, PCHIP interpolation over the overlapping quality range)."
+                + (" Columns marked (published) are CompressAI's published numbers, not measured here."
+                   if any(a.published for a in anchors) else "") + "\n"]
         if modality == "image":
             bpg, mbt = published_curve("BPG 0.9.8 444 x265 YCbCr"), published_curve("compressai mbt2018-mean mse")
             check = bd_rate(*bpg.points("psnr_rgb"), *mbt.points("psnr_rgb"))
@@ -106,7 +115,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 # measured baselines used as table columns when --anchors is not given
-BASELINE_ANCHORS = ("jpeg", "jpeg-444", "webp", "avif", "avif-444", "hevc-intra", "av1-intra")
+BASELINE_ANCHORS = ("jpeg", "jpeg-444", "webp", "avif", "avif-444", "hevc-intra", "av1-intra",  # image
+                    "opus", "mp3", "aac")  # audio
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,9 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure rate-distortion of codecs on a data set (one JSON per codec)",
                               description="Encode and decode every item at every quality level; bits from the real "
                               "encoded bytes, metrics from the decoded output. Re-running skips finished entries.")
-    p.add_argument("--modality", default="image", help="media kind (default: image)")
-    p.add_argument("--data", required=True, help="data set folder, or a name under $NEUROCODEC_DATA (e.g. kodak)")
-    p.add_argument("--codecs", required=True, help="comma-separated codec names, e.g. jpeg,webp,avif,hevc-intra,av1-intra,hyperprior")
+    p.add_argument("--modality", default="image", help="media kind: image or audio (default: image)")
+    p.add_argument("--data", required=True, help="data set folder, or a name under $NEUROCODEC_DATA (e.g. kodak), "
+                   "comma-separated folders, or a named set (audio: librispeech-eval = LibriSpeech test-other, "
+                   "test-clean and dev-clean)")
+    p.add_argument("--codecs", required=True, help="comma-separated codec names or checkpoint paths, e.g. "
+                   "jpeg,webp,avif,hevc-intra,av1-intra,hyperprior (image) or opus,mp3,aac,dac,snac (audio)")
     p.add_argument("--out", required=True, help="folder for the result JSON files")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--limit", type=int, help="only the first K items (sorted by name)")
@@ -133,7 +146,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results", nargs="+", help="result JSON files or folders (globs allowed)")
     p.add_argument("-o", "--output", default="rd.png", help="figure file (default rd.png)")
     p.add_argument("--published", default="default",
-                   help="published Kodak curves to draw: 'default', 'none', or comma-separated names/substrings")
+                   help="published Kodak curves to draw: 'default' (images: the usual ones; other modalities: "
+                   "none), 'none', or comma-separated names/substrings")
     p.add_argument("--title", help="figure title (default: the data set and item count of the results, "
                    "e.g. 'kodak (24 images)'; '' for none)")
     p.add_argument("--xmax", type=float, help="end the rate axis at this value (default: fitted to the measured "

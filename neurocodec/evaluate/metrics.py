@@ -8,6 +8,7 @@ BD-rate and plots read, so a new modality only registers its metrics here::
     register_metric("audio", "si-sdr", si_sdr_fn, [Value("si_sdr", "SI-SDR", "dB")])
 
 The runner then computes every metric registered for the modality on every decoded item.
+Images are registered below; audio (PESQ-WB, STOI, SI-SDR, mel distance) in :mod:`audio_metrics`.
 """
 
 from __future__ import annotations
@@ -54,14 +55,17 @@ class Metric:
     name: str
     fn: MetricFn
     values: tuple[Value, ...]
+    packages: tuple[str, ...] = ()  # distributions it computes with; their versions go in the results
 
 
 _REGISTRY: dict[str, dict[str, Metric]] = {}
 
 
-def register_metric(modality: str, name: str, fn: MetricFn, values: list[Value]) -> None:
-    """Register `fn` as metric `name` of `modality` (replacing one of the same name)."""
-    _REGISTRY.setdefault(modality, {})[name] = Metric(name, fn, tuple(values))
+def register_metric(modality: str, name: str, fn: MetricFn, values: list[Value],
+                    packages: tuple[str, ...] = ()) -> None:
+    """Register `fn` as metric `name` of `modality` (replacing one of the same name); `packages`:
+    the distributions it computes with, whose versions the result files record."""
+    _REGISTRY.setdefault(modality, {})[name] = Metric(name, fn, tuple(values), tuple(packages))
 
 
 def metrics_for(modality: str) -> list[Metric]:
@@ -168,4 +172,8 @@ register_metric(
         Value("ms_ssim_db", "MS-SSIM", "dB", mean_from=lambda m: ms_ssim_db(m["ms_ssim"]),
               definition="-10 log10(1 - MS-SSIM)"),
     ],
+    packages=("pytorch-msssim",),
 )
+
+# the other modalities' metrics register themselves on import
+from neurocodec.evaluate import audio_metrics  # noqa: E402,F401

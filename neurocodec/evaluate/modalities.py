@@ -9,7 +9,7 @@ plots only go through this object, so audio (kbps; PESQ, STOI, SI-SDR, mel dista
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +33,13 @@ class Modality:
     - ``describe(media)`` -> size fields stored per item (e.g. height, width, pixels);
     - ``rate(n_bytes, size)`` -> rate fields, including ``rate_key`` (e.g. ``bpp``);
     - ``load_codec(name)`` -> a codec adapter; ``encode(codec, media, quality) -> bytes`` and
-      ``decode(codec, bytes) -> media`` call it.
+      ``decode(codec, bytes) -> media`` call it;
+    - ``align(media, decoded)`` (optional) -> the decoded media made comparable with the
+      original before the metrics (e.g. audio: the end padded or trimmed to its length);
+    - ``extra(codec, bytes, size)`` (optional) -> more numbers stored per item (e.g. the payload
+      rate of a neural codec without its container); ``extra_keys`` of them are averaged per level;
+    - ``data_sets``: named data sets, each a tuple of folders under $NEUROCODEC_DATA (e.g.
+      ``librispeech-eval``: three LibriSpeech splits).
     """
 
     name: str
@@ -48,6 +54,10 @@ class Modality:
     decode: Callable[[Any, bytes], Any]
     known_codecs: Callable[[], list[str]]
     items_name: str = "items"  # what the items of a data set are called in titles and legends
+    align: Callable[[Any, Any], Any] | None = None
+    extra: Callable[[Any, bytes, dict[str, Any]], dict[str, float]] | None = None
+    extra_keys: tuple[str, ...] = ()
+    data_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _MODALITIES: dict[str, Modality] = {}
@@ -101,7 +111,7 @@ def _image_rate(n_bytes: int, size: dict[str, Any]) -> dict[str, float]:
 
 
 def _image_codec(name: str) -> Any:
-    from neurocodec.evaluate.baselines import CLASSICAL_IMAGE_CODECS, classical_image_codec
+    from neurocodec.evaluate.baselines.image import CLASSICAL_IMAGE_CODECS, classical_image_codec
 
     if name in CLASSICAL_IMAGE_CODECS:
         return classical_image_codec(name)
@@ -121,7 +131,7 @@ def _image_codec(name: str) -> Any:
 
 
 def _image_known() -> list[str]:
-    from neurocodec.evaluate.baselines import CLASSICAL_IMAGE_CODECS
+    from neurocodec.evaluate.baselines.image import CLASSICAL_IMAGE_CODECS
 
     return list(CLASSICAL_IMAGE_CODECS)
 
@@ -155,3 +165,6 @@ IMAGE = Modality(
     items_name="images",
 )
 register_modality(IMAGE)
+
+# the other modalities register themselves on import
+from neurocodec.evaluate import audio_modality  # noqa: E402,F401

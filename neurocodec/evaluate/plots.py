@@ -154,7 +154,8 @@ def plot_rd(curves: list[Curve], modality: str = "image", keys: list[str] | None
         ax.set_ylabel(desc[key].axis_label if key in desc else key)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
+            # away from the curves: they rise with rate, or fall for lower-is-better values
+            ax.legend(fontsize=7, loc="lower right" if key not in desc or desc[key].higher_is_better else "upper right")
     if title is None:
         title = default_title(curves, mod.items_name)
     if title:

@@ -5,20 +5,42 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from neurocodec.errors import InputError
 from neurocodec.evaluate.bd import BDError, bd_quality, bd_rate
 from neurocodec.evaluate.results import Curve
 
 log = logging.getLogger(__name__)
 
 
-def bd_table(tests: list[Curve], anchors: list[Curve], key: str, kind: str = "rate") -> list[dict[str, Any]]:
+def _higher_is_better(curves: list[Curve], key: str) -> bool:
+    """The direction of `key` as the curves' modality registers it (True when unknown)."""
+    from neurocodec.evaluate.metrics import values_for
+
+    for c in curves:
+        try:
+            v = values_for(c.modality).get(key)
+        except InputError:
+            continue
+        if v is not None:
+            return v.higher_is_better
+    return True
+
+
+def bd_table(tests: list[Curve], anchors: list[Curve], key: str, kind: str = "rate",
+             higher_is_better: bool | None = None) -> list[dict[str, Any]]:
     """Rows ``{"test": label, anchor label: value or None, ...}``.
 
     kind "rate": BD-rate in percent (negative = fewer bits than the anchor);
-    kind "quality": BD-quality in the value's unit (e.g. BD-PSNR in dB, positive = better).
+    kind "quality": BD-quality, test minus anchor in the value's unit (e.g. BD-PSNR in dB;
+    better is positive for higher-is-better values, negative for the others).
+    A lower-is-better value (e.g. mel distance; `higher_is_better` None: as its metric is
+    registered) is negated for the interpolation, so BD-rate keeps its meaning.
     None where a curve lacks `key` or the curves do not overlap.
     """
     fn = bd_rate if kind == "rate" else bd_quality
+    if higher_is_better is None:
+        higher_is_better = _higher_is_better(tests + anchors, key)
+    sign = 1.0 if higher_is_better else -1.0
     rows = []
     for t in tests:
         row: dict[str, Any] = {"test": t.label}
@@ -29,7 +51,8 @@ def bd_table(tests: list[Curve], anchors: list[Curve], key: str, kind: str = "ra
             ra, qa = a.points(key)
             rt, qt = t.points(key)
             try:
-                row[a.label] = fn(ra, qa, rt, qt)
+                value = fn(ra, sign * qa, rt, sign * qt)
+                row[a.label] = value if kind == "rate" else sign * value
             except BDError as e:
                 log.info("no BD %s of %s vs %s on %s: %s", kind, t.label, a.label, key, e)
                 row[a.label] = None

@@ -13,6 +13,9 @@ Schema ``neurocodec.rd/1``::
                  "items": [{"item": name, "height", "width", "pixels", "bytes", "bpp",
                             "psnr_rgb", ..., "encode_s", "decode_s"}]}]}
 
+Audio files have ``"rate_key": "kbps"``, items sized by ``samples``, ``seconds`` and ``rate``,
+and, for neural codecs, ``payload_kbps`` (the coded indices without the .bin container).
+
 Rates come from the byte strings the codec returned (``bytes``); metrics from the decoded
 output. Means are arithmetic means over items (CompressAI's convention), except values whose
 metric says otherwise (MS-SSIM dB is the dB of the mean MS-SSIM). Non-finite numbers are null.

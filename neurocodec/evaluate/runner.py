@@ -36,11 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvalConfig:
-    """What to run. `qualities` (codec units) or `levels` (that many levels spread evenly over
-    each codec's default sweep) narrow the sweep; `limit` takes the first K items (sorted)."""
+    """What to run. `data`: a folder, a name under $NEUROCODEC_DATA, comma-separated folders, or
+    a data set named by the modality (e.g. ``librispeech-eval``). `qualities` (codec units) or
+    `levels` (that many levels spread evenly over each codec's default sweep) narrow the sweep;
+    `limit` takes the first K items (sorted)."""
 
     modality: str
-    data: Path
+    data: Path | str
     codecs: list[str]
     out: Path
     workers: int = 1
@@ -53,15 +55,59 @@ class EvalConfig:
     progress: bool = True
 
 
+def _data_root() -> Path:
+    return Path(os.environ.get("NEUROCODEC_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+
+
 def resolve_data(data: str | Path) -> Path:
     """A data set folder: the path itself, or a name under $NEUROCODEC_DATA (default ../shared/data)."""
     p = Path(data)
     if p.is_dir():
         return p
-    root = Path(os.environ.get("NEUROCODEC_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    root = _data_root()
     if not p.is_absolute() and (root / p).is_dir():
         return root / p
     raise InputError(f"data set {data} not found (nor under $NEUROCODEC_DATA={root})")
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """The folders a data spec names; items are named by their path relative to `root`."""
+
+    name: str
+    root: Path
+    folders: tuple[Path, ...]
+
+
+def resolve_dataset(data: str | Path, modality: Modality) -> DataSet:
+    """A data spec: a data set the modality names (e.g. ``librispeech-eval``), one folder (see
+    :func:`resolve_data`), or comma-separated folders. Several folders are named by their common
+    parent (item names keep the rest of their path: ``test-clean/1089/...``)."""
+    spec = str(data)
+    if spec in modality.data_sets:
+        parts = modality.data_sets[spec]
+        missing = [f for f in parts if not (_data_root() / f).is_dir()]
+        if missing:
+            raise InputError(f"data set {spec!r} is the folders {', '.join(parts)} under $NEUROCODEC_DATA="
+                             f"{_data_root()}; missing: {', '.join(missing)}")
+        folders = [_data_root() / f for f in parts]
+        name = spec
+    else:
+        parts = [spec] if Path(spec).is_dir() else [x.strip() for x in spec.split(",") if x.strip()]
+        if not parts:
+            raise InputError("--data names no folder")
+        folders = [resolve_data(x) for x in parts]
+        name = "+".join(dict.fromkeys(f.name for f in folders))
+    if len(folders) > 1:
+        folders = list(dict.fromkeys(f.absolute() for f in folders))
+    root = folders[0] if len(folders) == 1 else Path(os.path.commonpath(folders))
+    return DataSet(name, root, tuple(folders))
+
+
+def list_dataset(ds: DataSet, modality: Modality) -> list[Path]:
+    """The items of every folder of `ds`, sorted by their name (path relative to its root)."""
+    items = {p for f in ds.folders for p in modality.list_items(f)}
+    return sorted(items, key=lambda p: p.relative_to(ds.root).as_posix())
 
 
 def select_qualities(codec: Any, qualities: list[int] | None, levels: int | None) -> list[int]:
@@ -85,12 +131,12 @@ def select_qualities(codec: Any, qualities: list[int] | None, levels: int | None
 
 def codec_description(codec: Any) -> dict[str, Any]:
     """What a result file records about a codec (adapters may lack the optional fields)."""
-    from neurocodec.evaluate.baselines import ClassicalImageCodec
+    from neurocodec.evaluate.baselines import is_classical
 
     desc: dict[str, Any] = {
         "name": codec.name,
         "label": getattr(codec, "label", codec.name),
-        "kind": "classical" if isinstance(codec, ClassicalImageCodec) else "neural",
+        "kind": "classical" if is_classical(codec) else "neural",
         "quality_meaning": getattr(codec, "quality_meaning", "codec quality index"),
         "size_note": getattr(codec, "size_note", "whole neurocodec .bin file (container header included)"),
         "settings": dict(getattr(codec, "settings", None) or getattr(codec, "config", None) or {}),
@@ -112,17 +158,19 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def environment(workers: int) -> dict[str, Any]:
+def environment(workers: int, modality: str = "image") -> dict[str, Any]:
+    metric_packages = {p: _version(p) for m in metrics_mod.metrics_for(modality) for p in m.packages}
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": _version("torch"),
         "pytorch-msssim": _version("pytorch-msssim"),
+        **metric_packages,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "workers": workers,
-        "timing": "encode_s/decode_s: wall seconds of the codec's encode/decode call alone (colour "
-        "conversion inside the adapter included, file reading and metrics excluded), one item at a time "
+        "timing": "encode_s/decode_s: wall seconds of the codec's encode/decode call alone (conversions "
+        "inside the adapter included, file reading, alignment and metrics excluded), one item at a time "
         f"in each of {workers} worker(s)",
     }
 
@@ -148,8 +196,11 @@ def evaluate_item(modality: Modality, codec: Any, path: Path, item: str, quality
     t1 = time.perf_counter()
     decoded = modality.decode(codec, data)
     t2 = time.perf_counter()
+    if modality.align is not None:
+        decoded = modality.align(media, decoded)
     values = metrics_mod.compute(modality.name, media, decoded)
-    return {"item": item, **size, "bytes": len(data), **modality.rate(len(data), size), **values,
+    extra = modality.extra(codec, data, size) if modality.extra is not None else {}
+    return {"item": item, **size, "bytes": len(data), **modality.rate(len(data), size), **extra, **values,
             "encode_s": t1 - t0, "decode_s": t2 - t1}
 
 
@@ -184,6 +235,9 @@ def _levels(modality: Modality, records: dict[tuple[int, str], dict[str, Any]]) 
         mean: dict[str, Any] = {"bytes": float(np.mean([r["bytes"] for r in recs]))}
         for k in modality.rate(1, recs[0]):  # rate keys, averaged per item
             mean[k] = float(np.mean([r[k] for r in recs]))
+        for k in modality.extra_keys:  # extra numbers, where every item has one
+            if all(r.get(k) is not None for r in recs):
+                mean[k] = float(np.mean([r[k] for r in recs]))
         mean.update(metrics_mod.mean_values(modality.name, recs))
         for k in ("encode_s", "decode_s"):
             mean[k] = float(np.mean([r[k] for r in recs]))
@@ -202,11 +256,13 @@ def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc:
     return None
 
 
-def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, items: list[Path]) -> Path:
-    """Run one codec over `items`; returns the result file path."""
+def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, items: list[Path],
+              dataset: str | None = None) -> Path:
+    """Run one codec over `items` (named by their path relative to `data_dir`); returns the
+    result file path. `dataset`: its recorded name (default: cfg.dataset_name, else the folder's)."""
     codec = _codec(modality, name)
     desc = codec_description(codec)
-    dataset = cfg.dataset_name or data_dir.name
+    dataset = cfg.dataset_name or dataset or data_dir.name
     path = result_path(cfg.out, dataset, codec.name)
     qualities = select_qualities(codec, cfg.qualities, cfg.levels)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -234,7 +290,7 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
             "rate_key": modality.rate_key,
             "dataset": {"name": dataset, "path": str(data_dir), "items": all_items},
             "codec": desc,
-            "environment": environment(cfg.workers),
+            "environment": environment(cfg.workers, modality.name),
             "metrics": {v.key: {"label": v.label, "unit": v.unit, "higher_is_better": v.higher_is_better}
                         for v in metrics_mod.values_for(modality.name).values()},
             "created": created,
@@ -295,8 +351,8 @@ def run_eval(cfg: EvalConfig) -> tuple[list[Path], list[str]]:
         raise InputError("--workers must be at least 1")
     if cfg.limit is not None and cfg.limit < 1:
         raise InputError("--limit must be at least 1")
-    data_dir = resolve_data(cfg.data)
-    items = modality.list_items(data_dir)[: cfg.limit]
+    ds = resolve_dataset(cfg.data, modality)
+    items = list_dataset(ds, modality)[: cfg.limit]
     written, skipped = [], []
     for name in dict.fromkeys(cfg.codecs):  # unique, in order
         try:
@@ -307,5 +363,5 @@ def run_eval(cfg: EvalConfig) -> tuple[list[Path], list[str]]:
             log.warning("skipping %s: %s", name, e)
             skipped.append(name)
             continue
-        written.append(run_codec(cfg, modality, name, data_dir, items))
+        written.append(run_codec(cfg, modality, name, ds.root, items, ds.name))
     return written, skipped

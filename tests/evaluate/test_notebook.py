@@ -39,3 +39,28 @@ def test_image_rd_notebook_runs(kodak, tmp_path, monkeypatch):
     # WebP's row against the JPEG 4:2:0 column holds a real (negative) number
     webp_row = next(line for line in text.splitlines() if line.startswith("| WebP"))
     assert "%" in webp_row and "-" in webp_row.split("|")[2]
+
+
+AUDIO_NOTEBOOK = REPO / "notebooks" / "audio_rd.ipynb"
+
+
+def test_audio_rd_notebook_runs(librispeech, tiny_dac, monkeypatch):
+    """notebooks/audio_rd.ipynb runs the runner on 2 utterances: Opus and MP3 at 2 rates and a tiny dac."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("NEUROCODEC_AUDIO_CHECKPOINT", str(tiny_dac))
+    monkeypatch.setenv("NEUROCODEC_AUDIO_LIMIT", "2")
+    monkeypatch.delenv("NEUROCODEC_RESULTS", raising=False)
+    nb = nbformat.read(AUDIO_NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(AUDIO_NOTEBOOK.parent)}}).execute()
+    text = "\n".join(_text(c) for c in nb.cells if c.cell_type == "code")
+    assert "opus     classical 2 levels, [2] utterances" in text
+    assert "mp3      classical 2 levels, [2] utterances" in text
+    assert "dac      neural    3 levels, [2] utterances" in text
+    assert "| opus | 16 |" in text and "| dac | 3 |" in text
+    assert "BD-rate on PESQ-WB" in text and "BD-rate on STOI" in text
+    assert any(o.get("data", {}).get("image/png") for c in nb.cells for o in c.get("outputs", []))
+    # MP3's row against the Opus column holds a number (the curves overlap) or says n/a
+    mp3_row = next(line for line in text.splitlines() if line.startswith("| MP3"))
+    assert "%" in mp3_row or "n/a" in mp3_row

@@ -16,8 +16,6 @@ container bytes they include.
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import io
 import logging
 import os
@@ -28,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neurocodec.errors import InputError
+from neurocodec.evaluate.baselines.libs import bundled_lib_version, pyav_versions
 
 log = logging.getLogger(__name__)
 
@@ -173,33 +172,6 @@ def upsample2(plane: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- PyAV
 
 
-def _bundled_lib_version(prefix: str, symbol: str, call: bool) -> str | None:
-    """Version string of a library bundled in PyAV's wheel (av.libs/), or None."""
-    try:
-        import av
-
-        libdir = os.path.join(os.path.dirname(os.path.dirname(av.__file__)), "av.libs")
-        paths = sorted(glob.glob(os.path.join(libdir, prefix + "-*")))
-        if not paths:
-            return None
-        lib = ctypes.CDLL(paths[0])
-        if call:
-            f = getattr(lib, symbol)
-            f.restype = ctypes.c_char_p
-            raw = f()
-        else:
-            raw = ctypes.c_char_p.in_dll(lib, symbol).value
-        return raw.decode() if raw else None
-    except (OSError, AttributeError, ValueError):
-        return None
-
-
-def _pyav_versions() -> dict[str, Any]:
-    import av
-
-    return {"pyav": av.__version__, "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
-
-
 def _av_encode_one(codec: str, frame: Any, width: int, height: int, pix_fmt: str, options: dict[str, str]) -> bytes:
     import av
 
@@ -267,7 +239,7 @@ class X265IntraCodec(ClassicalImageCodec):
 
     @property
     def versions(self) -> dict[str, Any]:
-        return {**_pyav_versions(), "x265": _bundled_lib_version("libx265", "x265_version_str", call=False)}
+        return {**pyav_versions(), "x265": bundled_lib_version("libx265", "x265_version_str", call=False)}
 
     def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
         qp = self._check_quality(quality)
@@ -307,9 +279,9 @@ class SvtAv1IntraCodec(ClassicalImageCodec):
     @property
     def versions(self) -> dict[str, Any]:
         return {
-            **_pyav_versions(),
-            "svt-av1": _bundled_lib_version("libSvtAv1Enc", "svt_av1_get_version", call=True),
-            "dav1d": _bundled_lib_version("libdav1d", "dav1d_version", call=True),
+            **pyav_versions(),
+            "svt-av1": bundled_lib_version("libSvtAv1Enc", "svt_av1_get_version", call=True),
+            "dav1d": bundled_lib_version("libdav1d", "dav1d_version", call=True),
         }
 
     def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
