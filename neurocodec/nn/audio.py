@@ -145,13 +145,4 @@ class Decoder(nn.Module):
         return self.out(x)
 
 
-def remove_weight_norm(module: nn.Module) -> None:
-    """Fold weight normalisation into plain weights (faster inference; same outputs)."""
-    from torch.nn.utils import parametrize
-
-    for m in module.modules():
-        if parametrize.is_parametrized(m, "weight"):
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
-
-
-__all__ = ["Decoder", "Encoder", "Snake", "position_noise", "remove_weight_norm", "wn_conv"]
+__all__ = ["Decoder", "Encoder", "Snake", "position_noise", "wn_conv"]

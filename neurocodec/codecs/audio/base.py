@@ -34,7 +34,9 @@ from neurocodec.bitstream import Payload
 from neurocodec.codecs.base import Codec
 from neurocodec.entropy import TableModel, decode, encode
 from neurocodec.errors import BitstreamError, InputError
-from neurocodec.nn.audio import Decoder, Encoder, remove_weight_norm
+from torch.nn.utils import parametrize
+
+from neurocodec.nn.audio import Decoder, Encoder
 from neurocodec.nn.rvq import ResidualVQ
 
 TARGET_DBFS = -20.0  # input RMS is brought to this level before encoding
@@ -62,6 +64,18 @@ def gain_steps(level_dbfs: float) -> int:
     g = TARGET_DBFS - level_dbfs if math.isfinite(level_dbfs) else 0.0
     g = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, g))
     return int(round(g / GAIN_STEP_DB))
+
+
+def _cached_weights(fn):  # noqa: ANN001, ANN202
+    """Run `fn` with parametrised (weight-normalised) weights computed once, not per call."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with parametrize.cached():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class AudioCodec(Codec):
@@ -188,14 +202,12 @@ class AudioCodec(Codec):
 
     # ---- inference ---------------------------------------------------------------------------
     def prepare_inference(self) -> "AudioCodec":
-        """Eval mode with weight normalisation folded into the weights (faster, same model:
-        the weights hash is computed on the checkpoint's parametrisation first)."""
+        """Eval mode (weight normalisation stays; the coding calls cache its weights)."""
         self.eval()
-        self.weights_hash()
-        remove_weight_norm(self)
         return self
 
     @torch.no_grad()
+    @_cached_weights
     def encode_frames(self, blocks: Iterable[Tensor], n: int, beam: int = 1) -> tuple[list[Tensor], int]:
         """Chunked encoder + quantiser over a stream of sample blocks [C, t] (already gained).
 
@@ -234,7 +246,8 @@ class AudioCodec(Codec):
 
     @torch.no_grad()
     def decode_frames(self, codes: list[Tensor], samples: int) -> Iterator[Tensor]:
-        """Chunked dequantiser + decoder: yields float [C, t] blocks totalling `samples`."""
+        """Chunked dequantiser + decoder: yields float [C, t] blocks totalling `samples`
+        (weight-normalised weights computed once per chunk)."""
         hop, ctx, chunk = self.hop, self.context_frames, self.chunk_frames
         strides = self.quantizer.strides[: len(codes)]
         frames = math.ceil(samples / hop)
@@ -243,8 +256,9 @@ class AudioCodec(Codec):
             f1 = min(frames, f0 + chunk)
             a, b = max(0, f0 - ctx), min(frames, f1 + ctx)
             part = [c[:, a // s : math.ceil(b / s)] for c, s in zip(codes, strides)]
-            zq = self.quantizer.decode(part, b - a)
-            y = self._decode_latent(zq, a)[:, 0, (f0 - a) * hop : (f1 - a) * hop]
+            with parametrize.cached():
+                zq = self.quantizer.decode(part, b - a)
+                y = self._decode_latent(zq, a)[:, 0, (f0 - a) * hop : (f1 - a) * hop]
             y = y[:, : samples - done]
             done += y.shape[-1]
             yield y
