@@ -2,12 +2,13 @@
 
 A stage projects the residual [B, D, T] to a small code space (``code_dim``, 8 in DAC), looks
 the L2-normalised vector up among the L2-normalised codebook entries (cosine similarity) and
-projects the normalised entry back to D (the stage's output projection sets its scale).
-Training uses straight-through gradients, a codebook loss ||sg(n(z_e)) - n(c)||^2 and a
-commitment loss ||n(z_e) - sg(n(c))||^2 on the normalised vectors n(.) (bounded by 4 per
-stage; on raw vectors the codebook could not follow the encoder's scale early in training and
-the two losses swamped the mel loss), codebooks
-and entries unused for a while restarted from current vectors (which also sets them from data).
+projects the raw entry back to D. Training uses straight-through gradients, a codebook loss
+||sg(z_e) - c||^2 and a commitment loss ||z_e - sg(c)||^2 on the raw vectors (DAC's recipe:
+the commitment term is what bounds the encoder's scale; with both losses on normalised vectors
+the latent drifted to norms of ~10^3 in 400 CPU steps and every stage collapsed onto a handful
+of entries, because steps orthogonal to a vector only ever grow its norm). Entries start
+random; entries unused for a while are restarted from current vectors (which is how the
+codebooks are set from data).
 
 Multi-scale (SNAC): stage i works at ``strides[i]`` frames per code: the residual is averaged
 over each block of that many frames, quantised, and repeated back to the frame rate.
@@ -51,8 +52,8 @@ class FactorizedVQ(nn.Module):
         return (enc @ cb.t()).argmax(-1)
 
     def entries(self) -> Tensor:
-        """The normalised codebook [size, code_dim]."""
-        return F.normalize(self.codebook.weight, dim=-1)
+        """The codebook entries a stage outputs [size, code_dim]."""
+        return self.codebook.weight
 
     def embed(self, idx: Tensor) -> Tensor:
         """Indices [B, T] -> stage output [B, D, T]."""
@@ -60,12 +61,12 @@ class FactorizedVQ(nn.Module):
 
     @torch.no_grad()
     def _maintain(self, ze: Tensor, idx: Tensor) -> None:
-        """Restart entries unused for a while from current vectors (plus 5 % noise). Entries
-        start random (uniform directions); the first restarts, after `restart_every` calls, set
-        every entry not yet used from data, when the encoder's outputs are no longer the
-        near-identical vectors of an untrained network (a codebook set from the first batch
-        collapsed onto a few entries)."""
-        vec = F.normalize(ze.transpose(1, 2).reshape(-1, self.code_dim), dim=-1)
+        """Restart entries unused for a while from current vectors (times 1 + 5 % noise). Entries
+        start random; the first restarts, after `restart_every` calls, set every entry not yet
+        used from data, when the encoder's outputs are no longer the near-identical vectors of
+        an untrained network (a codebook set from the first batch collapsed onto a few
+        entries)."""
+        vec = ze.transpose(1, 2).reshape(-1, self.code_dim)
         counts = torch.bincount(idx.reshape(-1), minlength=self.size).float()
         self.usage.mul_(0.95).add_(counts * (0.05 * self.size / max(1, idx.numel())))
         self._calls += 1
@@ -73,7 +74,7 @@ class FactorizedVQ(nn.Module):
             dead = torch.nonzero(self.usage < 0.03).flatten()
             if len(dead):
                 pick = torch.randint(len(vec), (len(dead),), device=vec.device)
-                self.codebook.weight[dead] = vec[pick] + 0.05 * torch.randn_like(vec[pick])
+                self.codebook.weight[dead] = vec[pick] * (1 + 0.05 * torch.randn_like(vec[pick]))
                 self.usage[dead] = 1.0
             self.initialised.fill_(True)
 
@@ -84,7 +85,6 @@ class FactorizedVQ(nn.Module):
         if self.training:
             self._maintain(ze.detach(), self.lookup(ze.detach()))
         idx = self.lookup(ze)
-        ze = F.normalize(ze, dim=1)
         zq = F.embedding(idx, self.entries()).transpose(1, 2)
         commit = F.mse_loss(ze, zq.detach(), reduction="none").mean((1, 2))
         cbl = F.mse_loss(zq, ze.detach(), reduction="none").mean((1, 2))
@@ -221,7 +221,7 @@ class ResidualVQ(nn.Module):
             w_in = stage.in_proj.weight[:, :, 0]
             ze = (rsum / cnt[..., None]) @ w_in.t() + stage.in_proj.bias
             cb = stage.entries()
-            sims = F.normalize(ze, dim=-1) @ cb.t()  # [M, b, k, K]
+            sims = F.normalize(ze, dim=-1) @ F.normalize(cb, dim=-1).t()  # [M, b, k, K]
             top = sims.topk(min(beam, cb.shape[0]), dim=-1).indices  # [M, b, k, B]
             w_out = stage.out_proj.weight[:, :, 0]
             outs = cb[top] @ w_out.t() + stage.out_proj.bias  # [M, b, k, B, d]

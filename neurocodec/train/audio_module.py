@@ -59,6 +59,8 @@ class AudioCodecModule(L.LightningModule):
         self._usage = {}
 
     def validation_step(self, x: torch.Tensor, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.log("val/latent_rms", self.codec.encoder(x).pow(2).mean().sqrt(), batch_size=1, sync_dist=True)
         for n in self._stages():
             out = self.codec(x, n)
             y = out["x_hat"]
