@@ -8,7 +8,9 @@ the end), and gives:
 - ``stoi``: short-time objective intelligibility (Taal et al. 2011, 0 .. 1), ``pystoi``;
 - ``si_sdr``: scale-invariant signal-to-distortion ratio in dB (Le Roux et al. 2019), zero-mean;
 - ``mel_distance``: the audio codecs' training loss, :class:`neurocodec.nn.mel.MultiScaleMel`
-  (lower is better).
+  (lower is better);
+- ``level_db``: the decoded RMS level minus the reference's, in dB (not plotted; the codecs
+  promise |level_db| <= 1).
 
 ``pesq`` and ``pystoi`` are optional (the ``audio-metrics`` extra): without them the value is
 NaN, with one warning per process.
@@ -121,9 +123,17 @@ def mel_distance(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
     return {"mel_distance": float(v[0])}
 
 
+def level_db(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
+    """20 log10(RMS(decoded) / RMS(reference)); NaN when either is silent."""
+    r, d = _pair(ref, dec)
+    a, b = float(np.sqrt(np.mean(r * r))), float(np.sqrt(np.mean(d * d)))
+    return {"level_db": 20 * math.log10(b / a) if a > 0 and b > 0 else math.nan}
+
+
 register_metric("audio", "pesq-wb", pesq_wb, [Value("pesq_wb", "PESQ-WB", "MOS-LQO")], packages=("pesq",))
 register_metric("audio", "stoi", stoi, [Value("stoi", "STOI")], packages=("pystoi",))
 register_metric("audio", "si-sdr", si_sdr, [Value("si_sdr", "SI-SDR", "dB")])
 register_metric("audio", "mel-distance", mel_distance,
                 [Value("mel_distance", "mel distance", higher_is_better=False,
                        definition="multi-scale log-mel L1 (lower is better)")], packages=("torchaudio",))
+register_metric("audio", "level", level_db, [Value("level_db", "level change", "dB", plot=False)])

@@ -3,6 +3,8 @@ identical signals), their registration, optional packages, and BD-rate on a lowe
 
 from __future__ import annotations
 
+import math
+
 import logging
 import sys
 
@@ -61,12 +63,19 @@ def test_mel_distance_is_zero_for_identical_signals_and_grows_with_noise():
 
 def test_audio_values_are_registered_with_their_direction():
     desc = metrics.values_for("audio")
-    assert list(desc) == ["pesq_wb", "stoi", "si_sdr", "mel_distance"]
+    assert list(desc) == ["pesq_wb", "stoi", "si_sdr", "mel_distance", "level_db"]
     assert metrics.plot_keys("audio") == ["pesq_wb", "stoi", "si_sdr", "mel_distance"]
     assert desc["mel_distance"].higher_is_better is False and desc["si_sdr"].unit == "dB"
     x = speechlike(1.0)
     out = metrics.compute("audio", x, x)
     assert set(out) == set(desc) and out["mel_distance"] == 0.0
+
+
+def test_level_change_in_db():
+    x = speechlike(1.0)
+    assert audio_metrics.level_db(x, x)["level_db"] == 0.0
+    assert audio_metrics.level_db(x, 0.5 * x)["level_db"] == pytest.approx(-6.0206, abs=1e-3)
+    assert math.isnan(audio_metrics.level_db(x, 0 * x)["level_db"])
 
 
 def test_signals_of_other_shapes_are_refused():

@@ -17,7 +17,7 @@ from neurocodec.evaluate.runner import EvalConfig, list_dataset, resolve_dataset
 
 from .conftest import AUDIO_RATE, speechlike
 
-VALUES = {"pesq_wb", "stoi", "si_sdr", "mel_distance"}
+VALUES = {"pesq_wb", "stoi", "si_sdr", "mel_distance", "level_db"}
 
 
 def _cfg(data, out: Path, **kw) -> EvalConfig:
