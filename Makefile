@@ -49,7 +49,8 @@ results: $(STAMP)
 
 # make results-audio: LibriSpeech rate-distortion (librispeech-eval: the 106 utterances of
 # test-other, test-clean and dev-clean) of the audio models and the classical speech codecs
-# (re-runs skip finished entries), then the RD figure and the BD-rate table against Opus.
+# (re-runs skip finished entries), then the RD figure, the BD-rate table against Opus, and the
+# README's table.
 # PESQ and STOI need the audio-metrics extra.
 AUDIO_RESULTS_DIR ?= results/librispeech
 AUDIO_MODELS ?= dac,snac
@@ -65,3 +66,4 @@ results-audio: $(STAMP)
 	$(BIN)/neurocodec plot $(AUDIO_RESULTS_DIR)/librispeech-eval-*.json -o $(AUDIO_FIGURE) \
 		--title "LibriSpeech test-other + test-clean + dev-clean (106 utterances)" \
 		--table $(AUDIO_TABLE) --anchors opus
+	$(BIN)/python scripts/readme_audio_results.py $(AUDIO_RESULTS_DIR) $(AUDIO_TABLE) README.md $(AUDIO_MODELS)
