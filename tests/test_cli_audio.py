@@ -128,6 +128,12 @@ def test_two_step_training_writes_a_checkpoint_encode_uses(tmp_path: Path) -> No
                 "--trainer.default_root_dir", str(tmp_path / "runs")])
     ckpt = sorted((tmp_path / "runs").rglob("last.ckpt"))[0]
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"] == 2
+    # resume: from step 2 to step 3 with the optimiser state and the codebook usage restored
+    train_main(["fit", "--config", str(CONFIG), "--data.init_args.root", str(tmp_path / "libri"),
+                "--trainer.logger.init_args.save_dir", str(tmp_path / "runs2"),
+                "--trainer.default_root_dir", str(tmp_path / "runs2"), "--trainer.max_steps", "3", "--ckpt_path", str(ckpt)])
+    resumed = torch.load(sorted((tmp_path / "runs2").rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)
+    assert resumed["global_step"] == 3 and "codec.quantizer.stages.0.usage" in resumed["state_dict"]
     src = _voice(tmp_path / "t.wav", 1.0, 22050, seed=3)
     assert main(["encode", str(src), "--checkpoint", str(ckpt), "--codec", "dac"]) == 0
     assert main(["decode", str(tmp_path / "t.wav.bin"), "--checkpoint", str(ckpt)]) == 0
