@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -68,13 +69,22 @@ class FactorizedVQ(nn.Module):
         entries)."""
         vec = ze.transpose(1, 2).reshape(-1, self.code_dim)
         counts = torch.bincount(idx.reshape(-1), minlength=self.size).float()
-        self.usage.mul_(0.95).add_(counts * (0.05 * self.size / max(1, idx.numel())))
+        total = torch.tensor([float(idx.numel())], device=counts.device)
+        ddp = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if ddp:  # usage over every rank's batch, so every rank restarts the same entries
+            both = torch.cat([counts, total])
+            dist.all_reduce(both)
+            counts, total = both[:-1], both[-1:]
+        self.usage.mul_(0.95).add_(counts * (0.05 * self.size / total.clamp_min(1)))
         self._calls += 1
         if self._calls % self.restart_every == 0:
             dead = torch.nonzero(self.usage < 0.03).flatten()
             if len(dead):
                 pick = torch.randint(len(vec), (len(dead),), device=vec.device)
-                self.codebook.weight[dead] = vec[pick] * (1 + 0.05 * torch.randn_like(vec[pick]))
+                new = vec[pick] * (1 + 0.05 * torch.randn_like(vec[pick]))
+                if ddp:  # rank 0's vectors on every rank: the codebooks stay identical
+                    dist.broadcast(new, 0)
+                self.codebook.weight[dead] = new
                 self.usage[dead] = 1.0
             self.initialised.fill_(True)
 
@@ -151,9 +161,7 @@ class ResidualVQ(nn.Module):
         cbl = z.new_zeros(b)
         codes = []
         for i, (stage, s) in enumerate(zip(self.stages, self.strides)):
-            mask = (i < n_b).to(z.dtype)
-            if not bool(mask.any()):
-                break
+            mask = (i < n_b).to(z.dtype)  # every stage runs (same graph and collectives on every DDP rank)
             out, idx, c1, c2 = stage(_pool(res, s))
             out = _repeat(out, s, t)
             zq = zq + out * mask[:, None, None]

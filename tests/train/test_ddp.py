@@ -1,6 +1,7 @@
 """Every training config runs under DDP (2 CPU processes, gloo), at tiny sizes: the ranks draw
 different samples, end with identical weights, write one checkpoint that resumes, and the
-exported codec codes an image. Configs added later are covered automatically."""
+exported codec codes an image (or a signal, for the audio configs). Configs added later are
+covered automatically."""
 
 from __future__ import annotations
 
@@ -19,8 +20,31 @@ from neurocodec import bitstream
 from neurocodec.codecs import registry
 
 CONFIGS = sorted((Path(__file__).parents[2] / "neurocodec" / "train" / "configs").glob("*.yaml"))
-SLOW = {"gmm.yaml", "hyperprior.yaml"}  # the same code paths as their -cpu configs; run with -m slow
-TINY = {"hyperprior": "{N: 8, M: 8, qualities: 2}", "gmm": "{N: 8, M: 12, K: 2, qualities: 2}"}
+SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml"}  # the same code paths as their -cpu configs; run with -m slow
+TINY = {"hyperprior": "{N: 8, M: 8, qualities: 2}", "gmm": "{N: 8, M: 12, K: 2, qualities: 2}",
+        "dac": "{enc_channels: 4, dec_channels: 16, latent: 8, n_q: 3, codebook_size: 64}",
+        "snac": "{enc_channels: 4, dec_channels: 16, latent: 8, codebook_size: 64}"}
+
+
+def _codec_of(cfg: Path) -> str:
+    text = cfg.read_text()
+    for name in ("snac", "dac", "gmm"):
+        if f"codec: {name}" in text:
+            return name
+    return "hyperprior"
+
+
+def _voices(path: Path, n: int) -> Path:
+    """n synthetic 1 s speech-like FLAC files in a LibriSpeech-like split folder."""
+    from neurocodec.io import audio
+
+    path.mkdir(parents=True)
+    t = np.arange(16000) / 16000
+    for i in range(n):
+        ph = 2 * np.pi * np.cumsum(100 + 10 * i + 20 * np.sin(2 * np.pi * t)) / 16000
+        x = 0.05 * sum(np.sin(k * ph) / k for k in range(1, 8)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        audio.write(path / f"{i:02d}.flac", x[None].astype(np.float32), 16000)
+    return path
 
 
 def _folder(path: Path, n: int, size: int = 80) -> Path:
@@ -32,7 +56,17 @@ def _folder(path: Path, n: int, size: int = 80) -> Path:
 
 
 def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = None) -> subprocess.CompletedProcess:
-    codec = "gmm" if cfg.name.startswith("gmm") else "hyperprior"
+    codec = _codec_of(cfg)
+    if codec in ("dac", "snac"):
+        data = ["--data.init_args.root", str(tmp / "libri"), "--data.init_args.crop", "3200",
+                "--data.init_args.batch_size", "2", "--data.init_args.samples_per_epoch", "8",
+                "--data.init_args.val_utterances", "1", "--data.init_args.val_seconds", "1.0",
+                "--data.init_args.workers", "0", "--data.init_args.limit", "null"]
+    else:
+        data = ["--data.init_args.train_dir", str(tmp / "train"), "--data.init_args.val_dir", str(tmp / "val"),
+                "--data.init_args.patch_size", "64", "--data.init_args.batch_size", "2",
+                "--data.init_args.samples_per_epoch", "8", "--data.init_args.val_images", "1",
+                "--data.init_args.workers", "0"]
     args = [
         sys.executable, "-m", "neurocodec.train.cli", "fit", "--config", str(cfg),
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
@@ -40,10 +74,7 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger.init_args.save_dir", str(tmp / "runs"), "--trainer.logger.init_args.name", "ddp",
         "--trainer.callbacks+=neurocodec.train.callbacks.RankProbe", f"--trainer.callbacks.dir={probe}",
-        "--model.init_args.codec_config", TINY[codec],
-        "--data.init_args.train_dir", str(tmp / "train"), "--data.init_args.val_dir", str(tmp / "val"),
-        "--data.init_args.patch_size", "64", "--data.init_args.batch_size", "2",
-        "--data.init_args.samples_per_epoch", "8", "--data.init_args.val_images", "1", "--data.init_args.workers", "0",
+        "--model.init_args.codec_config", TINY[codec], *data,
     ]
     if resume:
         args += ["--ckpt_path", resume]
@@ -54,8 +85,12 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
 @pytest.mark.parametrize("cfg", [pytest.param(c, id=c.stem, marks=[pytest.mark.slow] if c.name in SLOW else [])
                                  for c in CONFIGS])
 def test_config_trains_under_ddp(cfg, tmp_path):
-    _folder(tmp_path / "train", 3)
-    _folder(tmp_path / "val", 1)
+    audio = _codec_of(cfg) in ("dac", "snac")
+    if audio:
+        _voices(tmp_path / "libri" / "train-clean-100", 5)
+    else:
+        _folder(tmp_path / "train", 3)
+        _folder(tmp_path / "val", 1)
     r = _train(cfg, tmp_path, 3, str(tmp_path / "probe"))
     assert r.returncode == 0, r.stderr[-3000:]
     ranks = [json.loads((tmp_path / "probe" / f"rank{i}.json").read_text()) for i in (0, 1)]
@@ -74,9 +109,49 @@ def test_config_trains_under_ddp(cfg, tmp_path):
     resumed = [json.loads((tmp_path / "probe2" / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert [d["step"] for d in resumed] == [5, 5] and resumed[0]["state_sha256"] == resumed[1]["state_sha256"]
     assert not set(resumed[0]["batches"]) & set(ranks[0]["batches"] + ranks[1]["batches"])  # new epochs, new crops
-    # the exported codec codes an image
+    # the exported codec codes an image (a signal)
+    if audio:
+        codec = registry.load(registry.save_checkpoint(registry.load(last), tmp_path / "exported.pt"))
+        x = torch.from_numpy(np.sin(np.arange(5000) / 7.0).astype(np.float32))[None] * 0.1
+        p, y = codec.compress(x)
+        assert p.codec == codec.name and torch.equal(codec.decompress(bitstream.loads(bitstream.dumps(p))), y)
+        return
     codec = registry.load(registry.save_checkpoint(registry.load(last), tmp_path / "exported.pt", update_quantiles=True))
     rgb = np.asarray(Image.open(tmp_path / "val" / "0.png"))
     data = codec.encode_image(rgb, 2)
     assert bitstream.loads(data).codec == codec.name
     assert codec.decode_image(data).shape == rgb.shape
+
+
+def _restart_worker(rank: int, world: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from neurocodec.nn.rvq import FactorizedVQ
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.manual_seed(0)  # the same initial codebook on both ranks, as DDP starts them
+    q = FactorizedVQ(8, size=32, code_dim=4, restart_every=2).train()
+    torch.manual_seed(100 + rank)  # different data and different random draws per rank
+    for _ in range(80):  # unused entries decay below the restart threshold after ~70 calls
+        q(torch.randn(2, 8, 10) * (rank + 1))
+    torch.save({"codebook": q.codebook.weight.detach(), "usage": q.usage}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_codebook_restarts_stay_identical_across_ranks(tmp_path):
+    """Dead-entry restarts replace codebook rows outside the gradient: under DDP the usage is
+    summed over ranks and rank 0's replacement vectors are broadcast, so ranks never diverge."""
+    import socket
+
+    import torch.multiprocessing as tmp_mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tmp_mp.spawn(_restart_worker, args=(2, port, str(tmp_path)), nprocs=2)
+    a, b = (torch.load(tmp_path / f"rank{i}.pt") for i in (0, 1))
+    assert torch.equal(a["codebook"], b["codebook"]) and torch.equal(a["usage"], b["usage"])
+    torch.manual_seed(0)
+    from neurocodec.nn.rvq import FactorizedVQ
+
+    assert not torch.equal(a["codebook"], FactorizedVQ(8, size=32, code_dim=4).codebook.weight)  # restarts happened
