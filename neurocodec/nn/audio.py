@@ -70,6 +70,9 @@ class DecoderBlock(nn.Module):
         super().__init__()
         self.up = nn.Sequential(Snake(c), wn_tconv(c, cout, stride))
         self.noise = wn_conv(cout, cout, 1) if noise else None
+        if self.noise is not None:  # starts nearly silent: a block added to a trained backbone does not disrupt it
+            with torch.no_grad():
+                self.noise.parametrizations.weight.original0.fill_(1e-3)
         self.res = nn.Sequential(*(ResidualUnit(cout, d, depthwise) for d in (1, 3, 9)))
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:

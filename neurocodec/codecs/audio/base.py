@@ -445,6 +445,8 @@ class LocalAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.bias = nn.Parameter(torch.zeros(2 * window - 1))
+        nn.init.zeros_(self.proj.weight)  # starts as the identity (see DecoderBlock's noise)
+        nn.init.zeros_(self.proj.bias)
 
     def forward(self, z: Tensor) -> Tensor:
         b, d, t = z.shape
