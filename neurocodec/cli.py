@@ -349,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quality level, 1 (smallest) .. the checkpoint's number of levels (6 for the shipped ones); "
                         "default 3 (or the top level of a checkpoint with fewer)")
     p.add_argument("--kbps", type=float, default=None,
-                   help="audio: target bitrate; uses the most codebooks (dac) or levels (snac) whose expected rate "
-                        "fits (see the model card); default: all of them")
+                   help="audio: target bitrate of the whole file; uses the most codebooks (dac) or levels (snac) whose "
+                        "expected rate plus the header fits (see the model card); default: all of them")
     p.add_argument("--stages", type=int, default=None, help="audio: the number of codebooks/levels instead of --kbps")
     p.add_argument("--beam", type=int, default=1,
                    help="audio: beam width of the code search (1 = greedy; more lowers the latent error, same format)")

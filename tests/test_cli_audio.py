@@ -70,7 +70,9 @@ def test_kbps_picks_stages_and_sizes_grow(tmp_path: Path, ckpt: str) -> None:
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     dst = tmp_path / "k.bin"
     codec = registry.load(ckpt)
-    kbps = codec.kbps_table()[1][1]
+    from neurocodec.codecs.audio.base import header_kbps
+
+    kbps = codec.kbps_table()[1][1] + header_kbps(2.0)  # --kbps counts the whole file, header included
     assert main(["encode", str(src), "-o", str(dst), "--checkpoint", ckpt, "--codec", "dac", "--kbps", str(kbps),
                  "--beam", "4"]) == 0
     assert bitstream.read(dst).metadata["stages"] == 2

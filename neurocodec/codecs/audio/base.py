@@ -50,6 +50,13 @@ MAX_CHANNELS = 64
 # (codebooks or levels used), gain (GAIN_STEP_DB units applied before encoding), pack (one
 # letter per coded channel: A = rANS under the priors, R = raw log2(size)-bit packing).
 PACKINGS = {"rans": "A", "raw": "R"}
+HEADER_BYTES = 130  # container + metadata of a mono file (measured: 125-130 bytes)
+
+
+def header_kbps(seconds: float) -> float:
+    """The header's share of a file's rate: --kbps leaves it out of the indices' budget."""
+    return 8 * HEADER_BYTES / max(seconds, 1e-9) / 1000
+
 UNPACKINGS = {v: k for k, v in PACKINGS.items()}
 
 
@@ -284,6 +291,8 @@ class AudioCodec(Codec):
             raise InputError(f"--beam must be 1 or more, got {beam}")
         if not 1 <= samples <= MAX_SAMPLES * 6:
             raise InputError(f"{samples} samples: empty or too long (at most one day)")
+        if kbps is not None and stages is None:  # --kbps is the whole file's rate: the header counts
+            kbps = max(1e-9, kbps - header_kbps(samples / rate)) if kbps > 0 else kbps
         n = self.stages_for(kbps, stages)
         g = gain_steps(level_dbfs)
         scale = 10 ** (g * GAIN_STEP_DB / 20)
