@@ -55,6 +55,17 @@ def test_round_trip_is_exact_and_deterministic(codec: AudioCodec) -> None:
     assert bitstream.dumps(p2) == data
 
 
+@pytest.mark.parametrize("scale", [0.003, 0.1, 0.9])
+def test_decoded_level_equals_the_input_level(codec: AudioCodec, scale: float) -> None:
+    """The header's gain is measured on the decoder's output: the decoded RMS is the input's
+    within the gain step (1/16 dB), whatever the model does to the level."""
+    from neurocodec.codecs.audio.base import rms_dbfs
+
+    x = _speechlike(1.5, seed=12) * scale / 0.1
+    _, y = codec.compress(x, stages=2)
+    assert abs(rms_dbfs(y.numpy()) - rms_dbfs(x.numpy())) < 0.04
+
+
 @pytest.mark.parametrize("n", [1, 2, 319, 320, 321, 4001])
 def test_any_length_keeps_its_samples(codec: AudioCodec, n: int) -> None:
     x = _speechlike(1.0)[:, :n]
@@ -151,7 +162,9 @@ def test_priors_never_cost_more_than_raw_indices() -> None:
     c.set_priors(torch.zeros(c.n_q, c.quantizer.size, dtype=torch.long))
     p, _ = c.compress(x)
     assert p.metadata["pack"] == "R" and len(p.sections["ch0"]) == raw
-    codes, _ = c.encode_frames([x * 10 ** (p.metadata["gain"] / 16 / 20)], c.n_q)
+    from neurocodec.codecs.audio.base import GAIN_STEP_DB, gain_steps, rms_dbfs
+
+    codes, _ = c.encode_frames([x * 10 ** (gain_steps(rms_dbfs(x.numpy())) * GAIN_STEP_DB / 20)], c.n_q)
     counts = torch.stack([torch.bincount(k.flatten(), minlength=c.quantizer.size) for k in codes])
     c.set_priors(counts)  # the signal's own statistics: well below raw
     p2, _ = c.compress(x)

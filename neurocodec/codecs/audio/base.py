@@ -41,13 +41,14 @@ from neurocodec.nn.rvq import ResidualVQ
 
 TARGET_DBFS = -20.0  # input RMS is brought to this level before encoding
 GAIN_STEP_DB = 1 / 16  # the header's gain unit
-MAX_GAIN_DB = 40.0
+MAX_GAIN_DB = 60.0  # input gain and the header's output gain are clamped to +-this
 MAX_SAMPLES = 16_000 * 3600 * 24  # one day at 16 kHz
 MAX_CHANNELS = 64
 # The header (JSON metadata of the .bin, kept short: at 1.4 kbps every byte is 0.5 % of a
 # 10-second file): rate, ch (the input's rate and channels), coded (channels coded: 1 when
 # downmixed), n (samples per channel at `rate`), n16k (samples coded at 16 kHz), stages
-# (codebooks or levels used), gain (GAIN_STEP_DB units applied before encoding), pack (one
+# (codebooks or levels used), gain (GAIN_STEP_DB units the decoder divides its output by: the
+# encoder measures it so that the decoded RMS equals the input's), pack (one
 # letter per coded channel: A = rANS under the priors, R = raw log2(size)-bit packing).
 PACKINGS = {"rans": "A", "raw": "R"}
 HEADER_BYTES = 130  # container + metadata of a mono file (measured: 125-130 bytes)
@@ -296,10 +297,24 @@ class AudioCodec(Codec):
         n = self.stages_for(kbps, stages)
         g = gain_steps(level_dbfs)
         scale = 10 ** (g * GAIN_STEP_DB / 20)
-        codes, seen = self.encode_frames((b * scale for b in blocks), n, beam)
+        energy = [0.0]
+
+        def gained(stream: Iterable[Tensor]) -> Iterator[Tensor]:
+            for b in stream:
+                energy[0] += float(b.double().pow(2).sum())
+                yield b * scale
+
+        codes, seen = self.encode_frames(gained(blocks), n, beam)
+        # The header's gain restores the input's level exactly: the decoder's output is measured
+        # here (a second, streamed pass of the decoder), not assumed to keep the level.
+        out_energy = sum(float(y.double().pow(2).sum()) for y in self.decode_frames(codes, seen))
+        g_out = g
+        if energy[0] > 0 and out_energy > 0:
+            g_out = int(round(10 * math.log10(out_energy / energy[0]) / GAIN_STEP_DB))
+            g_out = max(-round(MAX_GAIN_DB / GAIN_STEP_DB), min(round(MAX_GAIN_DB / GAIN_STEP_DB), g_out))
         sections, methods = self.pack(codes)
         meta = {"rate": int(rate), "ch": int(channels), "coded": int(codes[0].shape[0]), "n": int(samples),
-                "n16k": int(seen), "stages": n, "gain": g, "pack": "".join(PACKINGS[m] for m in methods)}
+                "n16k": int(seen), "stages": n, "gain": g_out, "pack": "".join(PACKINGS[m] for m in methods)}
         return self.payload(meta, {f"ch{i}": d for i, d in enumerate(sections)})
 
     def decode_stream(self, payload: Payload) -> Iterator[Tensor]:
