@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--bench", default="results/bench/audio_codecs.json")
     ap.add_argument("--export-report", default=None, help="JSON printed by scripts/audio_export.py")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--stages", default="", help="earlier training stages, 'steps:hours:description;...', "
+                                                  "counted into the totals")
     args = ap.parse_args()
 
     ckpt = registry.CHECKPOINT_DIR / f"{args.name}.pt"
@@ -73,10 +75,12 @@ def main() -> None:
             "data": "LibriSpeech train-clean-100 subset in ../shared/data (186 utterances, 38.6 min; the last 6 "
                     "by utterance id held out for validation, so 180 trained on); never test-other, test-clean "
                     "or dev-clean",
-            "steps": int(raw.get("global_step", -1)),
-            "wall_time_hours": round(wall_h, 2),
-            "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores shared by two training runs "
-                        "(dac and snac, one thread each), no GPU",
+            "stages": [*({"steps": int(a), "wall_time_hours": float(b), "how": c}
+                         for a, b, c in (st.split(":", 2) for st in filter(None, args.stages.split(";")))),
+                       {"steps": int(raw.get("global_step", -1)), "wall_time_hours": round(wall_h, 2),
+                        "how": f"{args.config} ({last})"}],
+            "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU (see each stage for threads "
+                        "and sharing)",
             "loss": "15 x 7-scale log-mel L1 + 1 x codebook + 0.25 x commitment; no adversarial phase",
         },
         "priors": {
@@ -112,6 +116,9 @@ def main() -> None:
                          "rows": [r for r in b["rows"] if r["codec"] in (args.name, "opus")]}
     if args.notes:
         card["notes"] = args.notes
+    st = card["training"]["stages"]
+    card["training"]["steps"] = sum(x["steps"] for x in st)
+    card["training"]["wall_time_hours"] = round(sum(x["wall_time_hours"] for x in st), 2)
     out = registry.CHECKPOINT_DIR / f"{args.name}.json"
     out.write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {out}")
