@@ -31,7 +31,7 @@ def points_table(results: Path) -> str:
     for f in files:
         doc = json.loads(f.read_text())
         name = doc["codec"]["name"]
-        unit = "stages" if doc["codec"]["kind"] == "neural" else "kbps nominal"
+        unit = ("levels" if name == "snac" else "stages") if doc["codec"]["kind"] == "neural" else "kbps nominal"
         for lv in sorted(doc["levels"], key=lambda lv: lv["mean"]["kbps"]):
             m = lv["mean"]
             rows.append(f"| {name} | {lv['quality']} {unit} | {m['kbps']:.2f} | {_f(m.get('pesq_wb'), '.2f')} | "
