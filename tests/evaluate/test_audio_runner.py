@@ -4,6 +4,9 @@ sets, rates in kbps from the real bytes, speech metrics, neural codecs by checkp
 
 from __future__ import annotations
 
+import importlib
+import math
+
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,15 @@ from neurocodec.evaluate.runner import EvalConfig, list_dataset, resolve_dataset
 
 from .conftest import AUDIO_RATE, speechlike
 
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        return False
+
+
+HAVE_METRICS = all(_importable(m) for m in ("pesq", "pystoi"))
 VALUES = {"pesq_wb", "stoi", "si_sdr", "mel_distance", "level_db"}
 
 
@@ -55,9 +67,15 @@ def test_two_librispeech_utterances_with_opus_at_two_rates(librispeech, tmp_path
             assert rec["bytes"] == len(opus.encode_audio(x, lv["quality"]))  # the very bytes, counted
             assert rec["kbps"] == pytest.approx(8 * rec["bytes"] / rec["seconds"] / 1000)
             assert abs(rec["kbps"] / lv["quality"] - 1) < 0.25
-            assert 1.0 < rec["pesq_wb"] < 4.64 and 0.5 < rec["stoi"] < 1.0 and rec["mel_distance"] > 0
+            assert rec["mel_distance"] > 0
+            if HAVE_METRICS:  # the audio-metrics extra; without it PESQ and STOI are NaN
+                assert 1.0 < rec["pesq_wb"] < 4.64 and 0.5 < rec["stoi"] < 1.0
+            else:
+                assert all(rec[k] is None or math.isnan(rec[k]) for k in ("pesq_wb", "stoi"))  # JSON null
     lo, hi = doc["levels"]
-    assert hi["mean"]["kbps"] > lo["mean"]["kbps"] and hi["mean"]["pesq_wb"] > lo["mean"]["pesq_wb"]
+    assert hi["mean"]["kbps"] > lo["mean"]["kbps"]
+    if HAVE_METRICS:
+        assert hi["mean"]["pesq_wb"] > lo["mean"]["pesq_wb"]
     assert hi["mean"]["mel_distance"] < lo["mean"]["mel_distance"]
 
 
