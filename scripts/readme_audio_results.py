@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
+
+from readme_results import model_rows  # scripts/ is on the path when a script here runs
 
 BEGIN, END = "<!-- audio-results:begin -->", "<!-- audio-results:end -->"
 ORDER = ("dac", "snac", "opus", "mp3", "aac")
@@ -40,26 +41,14 @@ def points_table(results: Path) -> str:
     return "\n".join(rows)
 
 
-def bd_rows(table_md: str, models: list[str]) -> str:
-    out = []
-    for block in re.split(r"(?m)^## ", table_md)[1:]:
-        title, _, body = block.partition("\n")
-        lines = [ln for ln in body.splitlines() if ln.startswith("|")]
-        if len(lines) < 2:
-            continue
-        rows = [ln for ln in lines[2:] if ln.split("|")[1].strip().split(" ")[0].lower() in models]
-        if rows:
-            out += [f"**{title.strip()}** (negative = fewer bits than Opus for the same quality)", "", lines[0], lines[1], *rows, ""]
-    return "\n".join(out)
-
-
 def main(results: str, table: str, readme: str, models: str) -> None:
     text = Path(readme).read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{readme} has no {BEGIN} ... {END} block")
     body = ["", "![LibriSpeech RD](notebooks/figures/librispeech_rd.png)", "", points_table(Path(results)), ""]
     if Path(table).exists():
-        body += [bd_rows(Path(table).read_text(), models.split(","))]
+        body += [model_rows(Path(table).read_text(), models.split(","),
+                            "negative = fewer bits than Opus for the same quality")]
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     Path(readme).write_text(head + BEGIN + "\n".join(body) + "\n" + END + tail)

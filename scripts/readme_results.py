@@ -17,15 +17,19 @@ from pathlib import Path
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
-def model_rows(table_md: str, models: list[str]) -> str:
+def model_rows(table_md: str, models: list[str], note: str = "rows: ours; negative = fewer bits than the column") -> str:
+    """Each table of a BD-rate markdown file (from `neurocodec plot --table`), keeping the rows
+    whose label starts with one of `models` (any case)."""
+    wanted = {m.lower() for m in models}
     out = []
     for block in re.split(r"(?m)^## ", table_md)[1:]:
         title, _, body = block.partition("\n")
         lines = [ln for ln in body.splitlines() if ln.startswith("|")]
         if len(lines) < 2:
             continue
-        rows = [ln for ln in lines[2:] if ln.split("|")[1].strip().split(" ")[0] in models]
-        out += [f"**{title.strip()}** (rows: ours; negative = fewer bits than the column)", "", lines[0], lines[1], *rows, ""]
+        rows = [ln for ln in lines[2:] if ln.split("|")[1].strip().split(" ")[0].lower() in wanted]
+        if rows:
+            out += [f"**{title.strip()}** ({note})", "", lines[0], lines[1], *rows, ""]
     return "\n".join(out)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecError
 from neurocodec.evaluate.baselines.audio import SAMPLE_RATE, check_audio, fit_length
+from neurocodec.evaluate.baselines.libs import check_quality
 from neurocodec.evaluate.modalities import CodecUnavailableError
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,6 @@ class NeuralAudioCodec:
     def weights_hash(self) -> str:
         return self.codec.weights_hash().hex()
 
-    def _check_quality(self, quality: int) -> int:
-        lo, hi = self.quality_range
-        if not isinstance(quality, (int, np.integer)) or not lo <= int(quality) <= hi:
-            raise InputError(f"{self.name}: quality must be a number of stages in [{lo}, {hi}], got {quality!r}")
-        return int(quality)
-
     def encode_audio(self, x: np.ndarray, quality: int) -> bytes:
         """float32 [1, T] at 16 kHz -> a .bin file coding `quality` stages."""
         import torch
@@ -71,7 +66,7 @@ class NeuralAudioCodec:
         from neurocodec import bitstream
         from neurocodec.codecs.audio.base import rms_dbfs
 
-        stages = self._check_quality(quality)
+        stages = check_quality(self, quality)
         x = check_audio(x)
         payload = self.codec.encode_stream([torch.from_numpy(x)], level_dbfs=rms_dbfs(x), rate=SAMPLE_RATE,
                                            channels=1, samples=x.shape[-1], stages=stages)

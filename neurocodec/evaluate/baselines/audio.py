@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neurocodec.errors import InputError, NeurocodecError
-from neurocodec.evaluate.baselines.libs import bundled_lib_version, pyav_versions
+from neurocodec.evaluate.baselines.libs import bundled_lib_version, check_quality, pyav_versions
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,7 @@ class ClassicalAudioCodec:
         return v
 
     def _check_quality(self, quality: int) -> int:
-        lo, hi = self.quality_range
-        if not isinstance(quality, (int, np.integer)) or not lo <= int(quality) <= hi:
-            raise InputError(f"{self.name}: quality must be an integer in [{lo}, {hi}] ({self.quality_meaning}), "
-                             f"got {quality!r}")
+        check_quality(self, quality)
         if self.allowed is not None and int(quality) not in self.allowed:
             raise InputError(f"{self.name}: {quality} kbps is not a bitrate of the format "
                              f"(allowed: {list(self.allowed)})")

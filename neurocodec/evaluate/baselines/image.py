@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neurocodec.errors import InputError
-from neurocodec.evaluate.baselines.libs import bundled_lib_version, pyav_versions
+from neurocodec.evaluate.baselines.libs import bundled_lib_version, check_quality, pyav_versions
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,7 @@ class ClassicalImageCodec:
         return {}
 
     def _check_quality(self, quality: int) -> int:
-        lo, hi = self.quality_range
-        if not isinstance(quality, (int, np.integer)) or not lo <= int(quality) <= hi:
-            raise InputError(f"{self.name}: quality must be an integer in [{lo}, {hi}] ({self.quality_meaning}), got {quality!r}")
-        return int(quality)
+        return check_quality(self, quality)
 
     def encode_image(self, rgb: np.ndarray, quality: int) -> bytes:
         raise NotImplementedError

@@ -1,5 +1,6 @@
-"""Versions of the libraries behind the classical baselines (PyAV's FFmpeg and the encoders
-bundled in its wheel), recorded in every result file."""
+"""What the codec adapters share: the check of a quality level, and the versions of the
+libraries behind the classical baselines (PyAV's FFmpeg and the encoders bundled in its wheel),
+recorded in every result file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ import ctypes
 import glob
 import os
 from typing import Any
+
+import numpy as np
+
+from neurocodec.errors import InputError
+
+
+def check_quality(adapter: Any, quality: Any) -> int:
+    """`quality` as an int within `adapter.quality_range`, else InputError naming the adapter and
+    what its quality means (`adapter.quality_meaning`)."""
+    lo, hi = adapter.quality_range
+    if not isinstance(quality, (int, np.integer)) or not lo <= int(quality) <= hi:
+        raise InputError(f"{adapter.name}: quality must be an integer in [{lo}, {hi}] ({adapter.quality_meaning}), "
+                         f"got {quality!r}")
+    return int(quality)
 
 
 def bundled_lib_version(prefix: str, symbol: str, call: bool) -> str | None:
