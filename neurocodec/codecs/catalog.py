@@ -10,7 +10,7 @@ from pathlib import Path
 from neurocodec.errors import InputError
 
 # name -> modality; the registry builds them (a test keeps the two in step)
-CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "dac": "audio", "snac": "audio"}
+CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "dac": "audio", "snac": "audio", "hytip": "video"}
 
 # Shipped checkpoints: $NEUROCODEC_CHECKPOINTS, else checkpoints/ of the checkout.
 CHECKPOINT_DIR = Path(os.environ.get("NEUROCODEC_CHECKPOINTS") or Path(__file__).resolve().parents[2] / "checkpoints")

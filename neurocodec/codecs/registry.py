@@ -36,9 +36,15 @@ def _audio_builders() -> dict[str, Callable[..., Codec]]:
     return {"dac": DAC, "snac": SNAC}
 
 
+def _video_builders() -> dict[str, Callable[..., Codec]]:
+    from neurocodec.codecs.video.hytip import HyTIP
+
+    return {"hytip": HyTIP}
+
+
 def builders() -> dict[str, Callable[..., Codec]]:
     """All registered codec constructors by name."""
-    return {**_image_builders(), **_audio_builders()}
+    return {**_image_builders(), **_audio_builders(), **_video_builders()}
 
 
 def build(name: str, **config: Any) -> Codec:
@@ -96,9 +102,11 @@ def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = Fal
     return path
 
 
-def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
+def load(name_or_path: str | Path, map_location: str = "cpu", intra: str | Path | None = None) -> Codec:
     """Load a trained codec from `checkpoints/<name>.pt` or a checkpoint path (our .pt or a
-    Lightning .ckpt written by neurocodec-train)."""
+    Lightning .ckpt written by neurocodec-train). A video codec also loads its I-frame codec:
+    `intra` (a name or path), else the one named in its config; its weights must be the ones
+    it was trained with (ModelMismatchError otherwise)."""
     path = checkpoint_path(name_or_path)
     if not path.exists():
         raise CheckpointNotFoundError(f"no checkpoint at {path}; train one (neurocodec-train fit ...) or pass --checkpoint")
@@ -121,13 +129,15 @@ def load(name_or_path: str | Path, map_location: str = "cpu") -> Codec:
         name, config, state = ckpt.get("codec"), dict(ckpt.get("config") or {}), ckpt.get("state_dict")
     if not name or state is None:
         raise NeurocodecError(f"{path} is not a neurocodec checkpoint")
-    for key in ("lambdas", "strides", "rvq_strides"):
+    for key in ("lambdas", "strides", "rvq_strides", "intra_qualities", "ctx"):
         if config.get(key) is not None:
             config[key] = tuple(config[key])
     codec = build(name, **config)
     codec.load_state_dict(state)
     codec.eval()
     codec.update()
+    if codec.modality == "video":
+        codec.attach_intra(load(intra or config.get("intra", DEFAULT_IMAGE_CODEC), map_location))
     return codec
 
 
