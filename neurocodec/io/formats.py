@@ -10,3 +10,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wm
 AUDIO_OUTPUT_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a"}
 # containers that usually hold video: encoding one with an audio codec codes its audio track
 AV_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi"}
+# video the codecs read (neurocodec.io.video; a folder of PNG frames is read too) and what decode
+# writes (Y4M 4:2:0, lossless RGB FFV1 in Matroska; a path without a suffix is a folder of PNG frames)
+VIDEO_SUFFIXES = {".y4m", ".yuv", ".mp4", ".mkv", ".webm", ".mov", ".avi"}
+VIDEO_OUTPUT_SUFFIXES = {".y4m", ".mkv"}
