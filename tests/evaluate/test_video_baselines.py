@@ -144,7 +144,7 @@ def test_bad_arguments_are_refused(frames: list) -> None:
 def test_basketball_pass_first_frames() -> None:
     folder = data_path("video", "hevc_ctc", "BasketballPass_416x240_first100_png")
     if folder is None:
-        pytest.skip(f"video/hevc_ctc/BasketballPass_416x240_first100_png not found under {data_root() or "the data folder"} "
+        pytest.skip(f"video/hevc_ctc/BasketballPass_416x240_first100_png not found under {data_root() or 'the data folder'} "
                     "(set NEUROCODEC_DATA)")
     frames = list(itertools.islice(read_yuv420(folder), 8))
     for name in ("x264-medium", "x265-medium"):

@@ -54,7 +54,7 @@ def write_raw(path: Path, w: int, h: int, n: int, seed: int = 0) -> list[tuple[n
 def need(*parts: str) -> Path:
     p = data_path("video", *parts)
     if p is None:
-        pytest.skip(f"video/{'/'.join(parts)} not found under {data_root() or "the data folder"} (set NEUROCODEC_DATA)")
+        pytest.skip(f"video/{'/'.join(parts)} not found under {data_root() or 'the data folder'} (set NEUROCODEC_DATA)")
     return p
 
 
