@@ -11,7 +11,15 @@ from pathlib import Path
 
 from neurocodec import __version__, bitstream
 from neurocodec.errors import InputError, NeurocodecError
-from neurocodec.io.formats import AUDIO_OUTPUT_SUFFIXES, AUDIO_SUFFIXES, AV_SUFFIXES, IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES
+from neurocodec.io.formats import (
+    AUDIO_OUTPUT_SUFFIXES,
+    AUDIO_SUFFIXES,
+    AV_SUFFIXES,
+    IMAGE_OUTPUT_SUFFIXES,
+    IMAGE_SUFFIXES,
+    VIDEO_OUTPUT_SUFFIXES,
+    VIDEO_SUFFIXES,
+)
 from neurocodec.jobs import (
     Job,
     Outcome,
@@ -27,7 +35,36 @@ from neurocodec.jobs import (
 from neurocodec.jobs import run as run_jobs
 
 
+def _video_info(args: argparse.Namespace, size: int) -> int:
+    """A video .bin: the header, then every frame section's size (read one at a time)."""
+    with open(args.file, "rb") as f:
+        r = bitstream.StreamReader(f, max_sections=bitstream._MAX_SECTIONS_STREAM)
+        per_type: dict[str, list[int]] = {}
+        for name, data in r:
+            per_type.setdefault(name[:1], []).append(len(data))
+    meta = r.metadata
+    info = {"file": str(args.file), "bytes": size, "codec": r.codec, "weights": r.weights_hash.hex(), "metadata": meta,
+            "frames": r.count, "gop": meta.get("gop")}
+    info["bytes_per_frame_type"] = {k: {"frames": len(v), "bytes": sum(v), "mean_bytes": round(sum(v) / len(v), 1)}
+                                    for k, v in sorted(per_type.items())}
+    try:
+        w, h, n = int(meta["width"]), int(meta["height"]), int(meta["frames"])
+        fps = meta["fps"][0] / meta["fps"][1]
+        info["bpp"] = round(8 * size / (n * w * h), 5)
+        info["seconds"] = round(n / fps, 4)
+        info["kbps"] = round(8 * size / (n / fps) / 1000, 3)
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        pass
+    print(json.dumps(info, indent=2))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
+    from neurocodec.codecs.catalog import CODECS
+
+    header = bitstream.read_header(args.file)
+    if CODECS.get(header.codec) == "video":
+        return _video_info(args, Path(args.file).stat().st_size)
     p = bitstream.read(args.file)
     size = Path(args.file).stat().st_size
     info = {
@@ -69,6 +106,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 _CODECS: dict = {}  # (name, checkpoint) -> loaded codec, in this process (and in each worker)
 _PROBED: dict = {}  # a single input read before the model loads (so a bad file fails fast)
+_INTRA: dict = {}  # the --intra-checkpoint of this run (video)
 
 
 def _quality_range(name: str | None, checkpoint: str | None, quality: int | None) -> None:
@@ -95,7 +133,12 @@ def _load_codec(name: str, checkpoint: str | None, threads: int | None = None): 
 
         if threads:
             torch.set_num_threads(threads)
-        if CODECS.get(name) == "audio":
+        if CODECS.get(name) == "video":
+            codec = load(checkpoint or name, intra=_INTRA.get("checkpoint"))
+            if codec.modality != "video":
+                raise InputError(f"checkpoint {checkpoint or name} holds the {codec.modality} codec {codec.name!r}, not a video codec")
+            _CODECS[key] = codec
+        elif CODECS.get(name) == "audio":
             codec = load(checkpoint or name)
             if codec.modality != "audio" or (checkpoint is None and codec.name != name):
                 raise InputError(f"checkpoint {checkpoint or name} holds the {codec.modality} codec {codec.name!r}, not {name!r}")
@@ -105,10 +148,19 @@ def _load_codec(name: str, checkpoint: str | None, threads: int | None = None): 
     return _CODECS[key]
 
 
+_RAW_VIDEO = {".y4m", ".yuv"}
+
+
 def _modality_of_input(path: str) -> str:
-    """'audio' for audio (and audio+video) files or folders holding only such files, else 'image'."""
+    """'video' for .y4m/.yuv files (or folders holding them), 'audio' for audio (and audio+video
+    containers: their audio track, unless a video codec is named) files or folders holding only
+    such files, else 'image'."""
     p = Path(path)
     av_like = AUDIO_SUFFIXES | AV_SUFFIXES
+    if p.suffix.lower() in _RAW_VIDEO:
+        return "video"
+    if p.is_dir() and any(f.suffix.lower() in _RAW_VIDEO for f in p.iterdir() if f.is_file()):
+        return "video"
     if p.is_dir():
         kinds = {"audio" if f.suffix.lower() in av_like else "image" for f in p.iterdir()
                  if f.is_file() and f.suffix.lower() in av_like | IMAGE_SUFFIXES}
@@ -154,10 +206,13 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
 
 def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.codecs.catalog import CODECS
+
+    if CODECS.get(bitstream.read_header(job.src).codec) == "video":  # read frame by frame
+        return _decode_video(job, args)
     data = job.src.read_bytes()
     payload = bitstream.loads(data)  # a bad file fails here, before the model loads
     name = payload.codec
-    from neurocodec.codecs.catalog import CODECS
 
     if CODECS.get(name) == "audio":
         return _decode_audio(job, args, payload)
@@ -263,9 +318,14 @@ def _encode(args: argparse.Namespace) -> int:
 
     modality = CODECS.get(args.codec) if args.codec else _modality_of_input(args.input)
     if args.codec is None:
-        args.codec = "dac" if modality == "audio" else "hyperprior"
+        args.codec = {"audio": "dac", "video": "hytip"}.get(modality, "hyperprior")
     if modality == "audio":
         return _encode_audio(args)
+    if modality == "video":
+        return _encode_video(args)
+    for opt in ("gop", "size", "fps", "matrix", "range", "motion", "intra_checkpoint"):
+        if getattr(args, opt) is not None:
+            raise InputError(f"--{opt.replace('_', '-')} is for video (codec hytip)")
     for opt in ("kbps", "stages", "keep_channels"):
         if getattr(args, opt):
             raise InputError(f"--{opt.replace('_', '-')} is for audio; images take -q/--quality")
@@ -290,10 +350,125 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _decode(args: argparse.Namespace) -> int:
     _check_report(args)
+    _INTRA["checkpoint"] = args.intra_checkpoint
     jobs = plan(args.input, args.output, lambda p: p.suffix.lower() == ".bin", decoded_name,
-                IMAGE_OUTPUT_SUFFIXES | AUDIO_OUTPUT_SUFFIXES,
+                IMAGE_OUTPUT_SUFFIXES | AUDIO_OUTPUT_SUFFIXES | VIDEO_OUTPUT_SUFFIXES | {""},
                 args.force, "decode", _checkpoint_inputs(args))
     return _run_jobs(jobs, _decode_one, args, "decode", None)
+
+
+# ---- video ---------------------------------------------------------------------------------------
+
+
+def _video_options(args: argparse.Namespace) -> dict:
+    """probe() options from --size/--fps/--matrix/--range."""
+    from fractions import Fraction
+
+    opts: dict = {}
+    if args.size:
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise InputError(f"--size {args.size!r}: expected WxH, e.g. 416x240") from None
+        opts["size"] = (w, h)
+    if args.fps:
+        try:
+            opts["fps"] = Fraction(args.fps)
+        except (ValueError, ZeroDivisionError):
+            raise InputError(f"--fps {args.fps!r}: expected a number or a fraction such as 30000/1001") from None
+    if args.matrix:
+        opts["matrix"] = args.matrix
+    if args.range:
+        opts["range"] = args.range
+    return opts
+
+
+def _encode_video_one(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.codecs.video.stream import VideoEncoder
+    from neurocodec.io.files import atomic_path
+    from neurocodec.io.video import probe, read_rgb
+
+    info = _PROBED.pop(job.src, None) or probe(job.src, **_video_options(args))
+    codec = _load_codec(args.codec, args.checkpoint)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=info.frames, unit="frame", desc=job.src.name, leave=False, file=sys.stderr)
+    with atomic_path(job.dst, force=args.force) as tmp, open(tmp, "wb") as f:
+        enc = VideoEncoder(codec, f, info.width, info.height, info.fps, info.frames, args.quality, gop=args.gop or 32,
+                           color=info.policy(), estimator=args.motion or "auto")
+        for rgb in read_rgb(info):
+            enc.encode(rgb)
+            if bar is not None:
+                bar.update()
+        enc.close()
+        f.flush()
+    if bar is not None:
+        bar.close()
+    n = enc.bytes
+    dur = info.frames / float(info.fps)
+    return Outcome(str(job.src), str(job.dst), True, bytes=n, bpp=round(8 * n / (info.frames * info.width * info.height), 5),
+                   width=info.width, height=info.height, duration=round(dur, 4), kbps=round(8 * n / dur / 1000, 3))
+
+
+def _decode_video(job: Job, args: argparse.Namespace) -> Outcome:
+    from neurocodec.codecs.video.stream import VideoDecoder
+    from neurocodec.io.video import VideoWriter
+
+    if job.dst.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES | {""}:
+        raise InputError(f"{job.src} holds a video; write it as {', '.join(sorted(VIDEO_OUTPUT_SUFFIXES))} or a folder "
+                         f"of PNG frames (a name without an extension), not {job.dst.suffix!r}")
+    with open(job.src, "rb") as f:
+        header = bitstream.StreamReader(f, max_sections=bitstream._MAX_SECTIONS_STREAM)  # fails before the model loads
+        codec = _load_codec(header.codec, args.checkpoint)
+        f.seek(0)
+        dec = VideoDecoder(codec, f)
+        with VideoWriter(job.dst, dec.width, dec.height, dec.fps, policy=dec.metadata.get("color"), force=args.force) as w:
+            for frame in dec:
+                w.write(frame)
+    dur = dec.frames / float(dec.fps)
+    size = job.src.stat().st_size
+    return Outcome(str(job.src), str(job.dst), True, bytes=size, width=dec.width, height=dec.height,
+                   duration=round(dur, 4), kbps=round(8 * size / dur / 1000, 3))
+
+
+def _encode_video(args: argparse.Namespace) -> int:
+    from neurocodec.codecs.catalog import check_name
+    from neurocodec.io.video import probe
+
+    check_name(args.codec, "video")
+    for opt in ("kbps", "stages", "keep_channels"):
+        if getattr(args, opt):
+            raise InputError(f"--{opt.replace('_', '-')} is for audio; video takes -q/--quality and --gop")
+    if args.beam != 1:
+        raise InputError("--beam is for audio")
+    if args.gop is not None and not 1 <= args.gop <= 65536:
+        raise InputError(f"--gop must be 1..65536, got {args.gop}")
+    _quality_range(args.codec, args.checkpoint, args.quality)
+    _check_report(args)
+    _INTRA["checkpoint"] = args.intra_checkpoint
+    opts = _video_options(args)
+    inp = Path(args.input)
+    if inp.is_dir() and not any(f.suffix.lower() in VIDEO_SUFFIXES for f in inp.iterdir() if f.is_file()):
+        # a folder of frames: one clip, written beside the folder as NAME.bin
+        dst = Path(args.output) if args.output else inp.parent / (inp.name + ".bin")
+        if dst.suffix.lower() != ".bin":
+            raise InputError(f"-o {dst}: encode writes .bin files")
+        if dst.exists() and not args.force:
+            raise InputError(f"{dst} exists (use -f/--force to overwrite)")
+        jobs = [Job(inp, dst)]
+    else:
+        jobs = plan(args.input, args.output, lambda p: p.suffix.lower() in VIDEO_SUFFIXES, encoded_name,
+                    {".bin"}, args.force, "encode", _checkpoint_inputs(args))
+    if len(jobs) == 1:  # one clip: probe it before torch and the model load
+        _PROBED[jobs[0].src] = probe(jobs[0].src, **opts)
+    codec = _load_codec(args.codec, args.checkpoint)
+    if args.quality is None:
+        args.quality = min(3, codec.num_qualities)
+    if args.quality > codec.num_qualities:
+        raise InputError(f"--quality must be 1..{codec.num_qualities} for this checkpoint, got {args.quality}")
+    return _run_jobs(jobs, _encode_video_one, args, "encode", args.codec)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -338,12 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a .bin file")
     p.add_argument("file")
     p.set_defaults(func=_info)
-    p = sub.add_parser("encode", help="encode an image or audio file (or a folder of them) to .bin")
-    p.add_argument("input", help="image or audio file (any format PyAV reads, or a video's audio track), or a folder")
+    p = sub.add_parser("encode", help="encode an image, audio or video file (or a folder of them) to .bin")
+    p.add_argument("input", help="image, audio (any format PyAV reads, or a video's audio track) or video file "
+                                 "(.y4m, .yuv; .mp4/.mkv/.webm with --codec hytip; a folder of PNG frames), or a folder")
     p.add_argument("-o", "--output", help="output .bin file or folder; default: beside the input, NAME.EXT.bin")
     p.add_argument("--codec", default=None,
-                   help="codec name (shipped checkpoint): hyperprior or gmm for images, dac or snac for audio; "
-                        "default hyperprior for images, dac for audio")
+                   help="codec name (shipped checkpoint): hyperprior or gmm for images, dac or snac for audio, hytip for "
+                        "video; default hyperprior for images, dac for audio, hytip for .y4m/.yuv")
     p.add_argument("--checkpoint", help="a checkpoint file instead of the shipped one")
     p.add_argument("-q", "--quality", type=int, default=None,
                    help="quality level, 1 (smallest) .. the checkpoint's number of levels (6 for the shipped ones); "
@@ -356,14 +532,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="audio: beam width of the code search (1 = greedy; more lowers the latent error, same format)")
     p.add_argument("--keep-channels", action="store_true",
                    help="audio: code each channel (default: average the channels to mono)")
+    p.add_argument("--gop", type=int, default=None, help="video: intra period (an I-frame every GOP frames); default 32")
+    p.add_argument("--size", default=None, help="video: WxH of a raw .yuv whose name does not give it")
+    p.add_argument("--fps", default=None, help="video: frame rate of a raw .yuv or frame folder (e.g. 25 or 30000/1001)")
+    p.add_argument("--matrix", choices=("bt709", "bt601"), default=None,
+                   help="video: YUV matrix when the source does not state it (default bt709)")
+    p.add_argument("--range", choices=("limited", "full"), default=None,
+                   help="video: YUV range when the source does not state it (default limited)")
+    p.add_argument("--motion", choices=("auto", "pyramid", "dis"), default=None,
+                   help="video: encoder motion estimation (pyramid: built in; dis: OpenCV DIS flow if installed)")
+    p.add_argument("--intra-checkpoint", default=None, help="video: the I-frame codec's checkpoint, if not the shipped one")
     _job_options(p)
     p.set_defaults(func=_encode)
-    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to an image or audio file")
+    p = sub.add_parser("decode", help="decode a .bin (or a folder of .bin) to an image, audio or video file")
     p.add_argument("input", help=".bin file or folder")
     p.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, .ppm, .webp, .jpg), audio (.wav 16-bit, "
-                                          ".flac, .mp3, .ogg, .opus, .m4a) or folder; default: beside the input, "
-                                          "NAME.decoded.png (images) or NAME.decoded.wav (audio)")
+                                          ".flac, .mp3, .ogg, .opus, .m4a), video (.y4m, .mkv lossless RGB, or a name "
+                                          "without an extension: a folder of PNG frames) or folder; default: beside "
+                                          "the input, NAME.decoded.png (images), NAME.decoded.wav (audio) or "
+                                          "NAME.decoded.y4m (video)")
     p.add_argument("--checkpoint", help="the checkpoint the file was encoded with, if not the shipped one")
+    p.add_argument("--intra-checkpoint", default=None, help="video: the I-frame codec's checkpoint, if not the shipped one")
     _job_options(p)
     p.set_defaults(func=_decode)
     p = sub.add_parser("export", help="turn a training checkpoint into a compact codec checkpoint")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from neurocodec.errors import InputError, NeurocodecError
-from neurocodec.io.formats import AUDIO_SUFFIXES, AV_SUFFIXES, IMAGE_SUFFIXES
+from neurocodec.io.formats import AUDIO_SUFFIXES, AV_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +59,28 @@ def encoded_name(src: Path) -> str:
 
 
 def decoded_name(src: Path) -> str:
-    """x.png.bin -> x.decoded.png; x.flac.bin -> x.decoded.wav; other names by the file's codec."""
+    """x.png.bin -> x.decoded.png; x.flac.bin -> x.decoded.wav; a video .bin (x.y4m.bin, or
+    x.mp4.bin coded by a video codec) -> x.decoded.y4m; other names by the file's codec."""
     base = src.name[: -len(".bin")] if src.name.endswith(".bin") else src.name
     inner = Path(base).suffix.lower()
-    stem = Path(base).stem if inner in IMAGE_SUFFIXES | AUDIO_SUFFIXES | AV_SUFFIXES else base
-    audio = inner in AUDIO_SUFFIXES | AV_SUFFIXES or (inner not in IMAGE_SUFFIXES and _holds_audio(src))
+    stem = Path(base).stem if inner in IMAGE_SUFFIXES | AUDIO_SUFFIXES | AV_SUFFIXES | VIDEO_SUFFIXES else base
+    kind = _modality_of_bin(src)
+    if kind == "video":
+        return stem + ".decoded.y4m"
+    audio = kind == "audio" or (kind is None and inner in AUDIO_SUFFIXES | AV_SUFFIXES)
     return stem + (".decoded.wav" if audio else ".decoded.png")
 
 
-def _holds_audio(path: Path) -> bool:
-    """Whether a .bin names an audio codec (False when it cannot be read: decoding then fails
-    with the reader's error)."""
+def _modality_of_bin(path: Path) -> str | None:
+    """The modality of the codec a .bin names, from its header only (None when it cannot be
+    read: decoding then fails with the reader's error)."""
     from neurocodec import bitstream
     from neurocodec.codecs.catalog import CODECS
 
     try:
-        return CODECS.get(bitstream.read(path).codec) == "audio"
+        return CODECS.get(bitstream.read_header(path).codec)
     except (NeurocodecError, OSError):
-        return False
+        return None
 
 
 def plan(
