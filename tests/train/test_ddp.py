@@ -20,14 +20,17 @@ from neurocodec import bitstream
 from neurocodec.codecs import registry
 
 CONFIGS = sorted((Path(__file__).parents[2] / "neurocodec" / "train" / "configs").glob("*.yaml"))
-SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml"}  # the same code paths as their -cpu configs; run with -m slow
+SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml", "hytip.yaml"}  # the same code paths as their -cpu configs; run with -m slow
 TINY = {"hyperprior": "{N: 8, M: 8, qualities: 2}", "gmm": "{N: 8, M: 12, K: 2, qualities: 2}",
         "dac": "{enc_channels: 4, dec_channels: 16, latent: 8, n_q: 3, codebook_size: 64}",
-        "snac": "{enc_channels: 4, dec_channels: 16, latent: 8, codebook_size: 64}"}
+        "snac": "{enc_channels: 4, dec_channels: 16, latent: 8, codebook_size: 64}",
+        "hytip": "{N: 8, M: 8, Nm: 8, Mm: 8, ctx: [4, 4, 4]}"}
 
 
 def _codec_of(cfg: Path) -> str:
     text = cfg.read_text()
+    if "video_module" in text:
+        return "hytip"
     for name in ("snac", "dac", "gmm"):
         if f"codec: {name}" in text:
             return name
@@ -57,7 +60,13 @@ def _folder(path: Path, n: int, size: int = 80) -> Path:
 
 def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = None) -> subprocess.CompletedProcess:
     codec = _codec_of(cfg)
-    if codec in ("dac", "snac"):
+    if codec == "hytip":
+        data = ["--data.init_args.vimeo_dir", str(tmp / "vimeo"), "--data.init_args.photo_dir", str(tmp / "train"),
+                "--data.init_args.patch_size", "64", "--data.init_args.frames", "3", "--data.init_args.batch_size", "1",
+                "--data.init_args.samples_per_epoch", "6", "--data.init_args.val_clips", "1",
+                "--data.init_args.val_frames", "2", "--data.init_args.workers", "0",
+                "--model.init_args.frames_schedule", "[[0, 2], [2, 3]]"]
+    elif codec in ("dac", "snac"):
         data = ["--data.init_args.root", str(tmp / "libri"), "--data.init_args.crop", "3200",
                 "--data.init_args.batch_size", "2", "--data.init_args.samples_per_epoch", "8",
                 "--data.init_args.val_utterances", "1", "--data.init_args.val_seconds", "1.0",
@@ -86,8 +95,17 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
                                  for c in CONFIGS])
 def test_config_trains_under_ddp(cfg, tmp_path):
     audio = _codec_of(cfg) in ("dac", "snac")
+    video = _codec_of(cfg) == "hytip"
     if audio:
         _voices(tmp_path / "libri" / "train-clean-100", 5)
+    elif video:
+        _folder(tmp_path / "train", 3)
+        for clip in range(3):  # Vimeo-90k layout: sequences/<group>/<clip>/im1..im7.png
+            _folder(tmp_path / "vimeo" / "sequences" / "00001" / f"000{clip + 1}", 0)
+            base = np.random.default_rng(clip).integers(0, 255, (72, 100, 3), dtype=np.uint8)
+            for t in range(7):
+                Image.fromarray(np.roll(base, 2 * t, axis=1)[:64, :96]).save(
+                    tmp_path / "vimeo" / "sequences" / "00001" / f"000{clip + 1}" / f"im{t + 1}.png")
     else:
         _folder(tmp_path / "train", 3)
         _folder(tmp_path / "val", 1)
@@ -109,7 +127,21 @@ def test_config_trains_under_ddp(cfg, tmp_path):
     resumed = [json.loads((tmp_path / "probe2" / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert [d["step"] for d in resumed] == [5, 5] and resumed[0]["state_sha256"] == resumed[1]["state_sha256"]
     assert not set(resumed[0]["batches"]) & set(ranks[0]["batches"] + ranks[1]["batches"])  # new epochs, new crops
-    # the exported codec codes an image (a signal)
+    # the exported codec codes an image (a signal, a clip)
+    if video:
+        import io
+        from fractions import Fraction
+
+        from neurocodec.codecs.video.stream import VideoDecoder, VideoEncoder
+
+        codec = registry.load(registry.save_checkpoint(registry.load(last), tmp_path / "exported.pt", update_quantiles=True))
+        frames = [np.asarray(Image.open(tmp_path / "vimeo" / "sequences" / "00001" / "0001" / f"im{t}.png")) for t in (1, 2, 3)]
+        f = io.BytesIO()
+        enc = VideoEncoder(codec, f, 96, 64, Fraction(25), 3, 1, gop=2)
+        recon = [enc.encode(fr)[1] for fr in frames]
+        enc.close()
+        assert all(np.array_equal(a, b) for a, b in zip(VideoDecoder(codec, f.getvalue()), recon))
+        return
     if audio:
         codec = registry.load(registry.save_checkpoint(registry.load(last), tmp_path / "exported.pt"))
         x = torch.from_numpy(np.sin(np.arange(5000) / 7.0).astype(np.float32))[None] * 0.1
