@@ -29,6 +29,7 @@ class VideoCodecModule(L.LightningModule):
 
     def __init__(
         self,
+        codec: str = "hytip",
         codec_config: dict[str, Any] | None = None,
         intra_checkpoint: str = "hyperprior",
         lr: float = 1e-4,
@@ -39,13 +40,16 @@ class VideoCodecModule(L.LightningModule):
         init_from: str | None = None,
     ) -> None:
         super().__init__()
+        if codec != "hytip":
+            raise ValueError(f"VideoCodecModule trains hytip, not {codec!r}")
         cfg = dict(codec_config or {})
         intra = registry.load(intra_checkpoint)
         cfg.setdefault("intra", intra.name)
         cfg.setdefault("intra_hash", intra.weights_hash().hex())
-        self.save_hyperparameters({"codec": "hytip", "codec_config": cfg, "intra_checkpoint": intra_checkpoint, "lr": lr,
-                                   "aux_lr": aux_lr, "clip": clip, "frames_schedule": frames_schedule or [[0, 2]],
-                                   "lr_drop_steps": lr_drop_steps, "init_from": init_from})
+        self.save_hyperparameters()
+        self.hparams["codec_config"] = cfg  # with the I-frame codec's name and hash: registry.load rebuilds it
+        if frames_schedule is None:
+            self.hparams["frames_schedule"] = [[0, 2]]
         self.codec = HyTIP(**cfg)
         self.codec.attach_intra(intra)
         if init_from:
