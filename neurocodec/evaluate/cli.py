@@ -30,6 +30,7 @@ def _eval(args: argparse.Namespace) -> int:
         modality=args.modality, data=args.data, codecs=_csv(args.codecs), out=Path(args.out),
         workers=args.workers, limit=args.limit, qualities=args.qualities, levels=args.levels, force=args.force,
         skip_unavailable=args.skip_unavailable, dataset_name=args.dataset_name, progress=not args.no_progress,
+        options={"gop": args.gop} if args.gop is not None else None,
     )
     if not cfg.codecs:
         raise InputError("--codecs names no codec")
@@ -61,7 +62,7 @@ def _plot(args: argparse.Namespace) -> int:
     from neurocodec.evaluate.modalities import get_modality
     from neurocodec.evaluate.plots import plot_rd
     from neurocodec.evaluate.reference import DEFAULT_PUBLISHED, published_curve
-    from neurocodec.evaluate.report import bd_table, markdown_table
+    from neurocodec.evaluate.report import bd_item_table, bd_table, markdown_table
     from neurocodec.evaluate.results import load_curves
 
     figure_types = {".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps"}
@@ -69,7 +70,7 @@ def _plot(args: argparse.Namespace) -> int:
         raise InputError(f"-o {args.output}: plot writes {', '.join(sorted(figure_types))} files")
     if args.table and Path(args.table).suffix.lower() not in {".md", ".txt"}:
         raise InputError(f"--table {args.table}: the table is a Markdown file (.md)")
-    curves = load_curves(_expand(args.results))
+    curves = load_curves(_expand(args.results), rate_key=args.rate)
     modality = curves[0].modality
     if args.published == "default":  # the published Kodak curves exist for images only
         names = DEFAULT_PUBLISHED if modality == "image" else []
@@ -105,9 +106,21 @@ def _plot(args: argparse.Namespace) -> int:
             bpg, mbt = published_curve("BPG 0.9.8 444 x265 YCbCr"), published_curve("compressai mbt2018-mean mse")
             check = bd_rate(*bpg.points("psnr_rgb"), *mbt.points("psnr_rgb"))
             text.append(f"\nCheck of the BD code: published mbt2018-mean vs published BPG, PSNR: {check:+.2f} %.\n")
+        if args.rate or args.per_item:
+            text.append(f"\nRates in {curves[0].rate_key}. \"BD-rate, <value>\": the curves of per-level means over "
+                        f"the {items_name}.\n")
         for key in plot_keys(modality):
             rows = bd_table(tests, anchors, key, "rate")
             text.append(f"\n## BD-rate, {key}\n\n" + markdown_table(rows, [a.label for a in anchors]))
+        if args.per_item:
+            item = items_name.removesuffix("s")
+            for key in plot_keys(modality):
+                for a in (a for a in anchors if a.items):
+                    rows = bd_item_table([t for t in tests if t is not a], a, key, "rate")
+                    text.append(f"\n## BD-rate per {item}, {key}, against {a.label}\n\nLast row: the mean of the "
+                                f"per-{item} values over the {items_name} where the anchor has {key} (n/a unless "
+                                f"each of them has a value).\n\n"
+                                + markdown_table(rows, [t.label for t in tests if t is not a], corner=item))
         Path(args.table).parent.mkdir(parents=True, exist_ok=True)
         Path(args.table).write_text("".join(text))
         print(args.table)
@@ -116,7 +129,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 # measured baselines used as table columns when --anchors is not given
 BASELINE_ANCHORS = ("jpeg", "jpeg-444", "webp", "avif", "avif-444", "hevc-intra", "av1-intra",  # image
-                    "opus", "mp3", "aac")  # audio
+                    "opus", "mp3", "aac",  # audio
+                    "x264-medium", "x264-veryslow", "x265-medium", "x264-intra")  # video
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -124,12 +138,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure rate-distortion of codecs on a data set (one JSON per codec)",
                               description="Encode and decode every item at every quality level; bits from the real "
                               "encoded bytes, metrics from the decoded output. Re-running skips finished entries.")
-    p.add_argument("--modality", default="image", help="media kind: image or audio (default: image)")
+    p.add_argument("--modality", default="image", help="media kind: image, audio or video (default: image)")
     p.add_argument("--data", required=True, help="data set folder, or a name under $NEUROCODEC_DATA (e.g. kodak), "
                    "comma-separated folders, or a named set (audio: librispeech-eval = LibriSpeech test-other, "
-                   "test-clean and dev-clean)")
+                   "test-clean and dev-clean; video: video-eval = six clips, two capped at 96 frames); video also "
+                   "takes single clips (a video file or a folder of PNG frames)")
     p.add_argument("--codecs", required=True, help="comma-separated codec names or checkpoint paths, e.g. "
-                   "jpeg,webp,avif,hevc-intra,av1-intra,hyperprior (image) or opus,mp3,aac,dac,snac (audio)")
+                   "jpeg,webp,avif,hevc-intra,av1-intra,hyperprior (image), opus,mp3,aac,dac,snac (audio) or "
+                   "hytip,hyperprior-intra,x264-medium,x264-veryslow,x265-medium,x264-intra (video)")
+    p.add_argument("--gop", type=int, help="video: intra period of every codec, in frames (default 32; recorded "
+                   "in the results)")
     p.add_argument("--out", required=True, help="folder for the result JSON files")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--limit", type=int, help="only the first K items (sorted by name)")
@@ -156,4 +174,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--anchors", help="table columns: measured codec names or published series "
                    "(default: the measured classical codecs)")
     p.add_argument("--all-rows", action="store_true", help="table rows for the anchors too")
+    p.add_argument("--rate", choices=("bpp", "kbps"), help="rate of the axis and the BD tables (default: the "
+                   "results' own; video results hold both)")
+    p.add_argument("--per-item", action="store_true", help="also BD-rate tables per item (e.g. per video clip) "
+                   "against each measured anchor, with their mean")
     p.set_defaults(func=_plot)

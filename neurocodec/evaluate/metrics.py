@@ -9,6 +9,9 @@ BD-rate and plots read, so a new modality only registers its metrics here::
 
 The runner then computes every metric registered for the modality on every decoded item.
 Images are registered below; audio (PESQ-WB, STOI, SI-SDR, mel distance) in :mod:`audio_metrics`.
+Video registers the image functions per frame (PSNR-RGB, MS-SSIM): the video modality computes
+them on each decoded frame and forms a clip's values as the mean over its frames
+(:func:`mean_values`, so a clip's MS-SSIM dB is the dB of its mean MS-SSIM).
 """
 
 from __future__ import annotations
@@ -137,12 +140,15 @@ def ms_ssim_db(value: float) -> float:
     return PSNR_CAP_DB if value >= 1 else -10 * math.log10(1 - value)
 
 
-def ms_ssim_rgb(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
+def ms_ssim_rgb(ref: np.ndarray, dec: np.ndarray, warn: bool = True) -> dict[str, float]:
     """MS-SSIM (pytorch-msssim, Wang et al. 2003 weights, 11x11 Gaussian window, sigma 1.5)
-    on RGB uint8 images, channels averaged; and its dB form. NaN below 161 pixels a side."""
+    on RGB uint8 images, channels averaged; and its dB form. NaN below 161 pixels a side
+    (logged as a warning unless `warn` is False: video frames say it once per clip)."""
     _check_pair(ref, dec)
     if min(ref.shape[:2]) < MS_SSIM_MIN_SIDE:
-        log.warning("MS-SSIM needs images of at least %d px a side; got %s: reporting NaN", MS_SSIM_MIN_SIDE, ref.shape[:2])
+        if warn:
+            log.warning("MS-SSIM needs images of at least %d px a side; got %s: reporting NaN", MS_SSIM_MIN_SIDE,
+                        ref.shape[:2])
         return {"ms_ssim": float("nan"), "ms_ssim_db": float("nan")}
     import torch
     from pytorch_msssim import ms_ssim
@@ -161,19 +167,27 @@ def ms_ssim_rgb(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
     return {"ms_ssim": v, "ms_ssim_db": ms_ssim_db(v)}
 
 
-register_metric("image", "psnr-rgb", psnr_rgb, [Value("psnr_rgb", "PSNR-RGB", "dB")])
-register_metric(
-    "image",
-    "ms-ssim",
-    ms_ssim_rgb,
-    [
+def _ms_ssim_quiet(ref: np.ndarray, dec: np.ndarray) -> dict[str, float]:
+    return ms_ssim_rgb(ref, dec, warn=False)
+
+
+def _ms_ssim_values() -> list[Value]:
+    return [
         Value("ms_ssim", "MS-SSIM", plot=False),
         # dB of the mean MS-SSIM, as CompressAI's plots and published MS-SSIM dB numbers
         Value("ms_ssim_db", "MS-SSIM", "dB", mean_from=lambda m: ms_ssim_db(m["ms_ssim"]),
               definition="-10 log10(1 - MS-SSIM)"),
-    ],
-    packages=("pytorch-msssim",),
-)
+    ]
+
+
+register_metric("image", "psnr-rgb", psnr_rgb, [Value("psnr_rgb", "PSNR-RGB", "dB")])
+register_metric("image", "ms-ssim", ms_ssim_rgb, _ms_ssim_values(), packages=("pytorch-msssim",))
+
+# video: the same functions on each frame (RGB against the read_rgb reference); clip values are
+# means over frames, data-set values means over clips
+register_metric("video", "psnr-rgb", psnr_rgb, [Value("psnr_rgb", "PSNR-RGB", "dB",
+                                                       definition="mean of per-frame PSNR")])
+register_metric("video", "ms-ssim", _ms_ssim_quiet, _ms_ssim_values(), packages=("pytorch-msssim",))
 
 # the other modalities' metrics register themselves on import
 from neurocodec.evaluate import audio_metrics  # noqa: E402,F401

@@ -3,7 +3,8 @@
 A :class:`Modality` lists the items of a data set, loads one item, describes its size, turns a
 byte count into a rate, and finds codecs by name. The runner, the result files, BD-rate and the
 plots only go through this object, so audio (kbps; PESQ, STOI, SI-SDR, mel distance) and video
-(bpp per frame; per-frame PSNR-RGB) plug in by registering a Modality and their metrics.
+(bpp and kbps; per-frame PSNR-RGB and MS-SSIM, streamed) plug in by registering a Modality and
+their metrics.
 """
 
 from __future__ import annotations
@@ -32,14 +33,25 @@ class Modality:
     - ``load(path)`` -> the media (e.g. uint8 HxWx3 for images);
     - ``describe(media)`` -> size fields stored per item (e.g. height, width, pixels);
     - ``rate(n_bytes, size)`` -> rate fields, including ``rate_key`` (e.g. ``bpp``);
-    - ``load_codec(name)`` -> a codec adapter; ``encode(codec, media, quality) -> bytes`` and
-      ``decode(codec, bytes) -> media`` call it;
+    - ``load_codec(name, **options)`` -> a codec adapter; ``encode(codec, media, quality) -> bytes``
+      and ``decode(codec, bytes) -> media`` call it (both needed unless ``evaluate`` is given);
     - ``align(media, decoded)`` (optional) -> the decoded media made comparable with the
       original before the metrics (e.g. audio: the end padded or trimmed to its length);
     - ``extra(codec, bytes, size)`` (optional) -> more numbers stored per item (e.g. the payload
       rate of a neural codec without its container); ``extra_keys`` of them are averaged per level;
-    - ``data_sets``: named data sets, each a tuple of folders under $NEUROCODEC_DATA (e.g.
-      ``librispeech-eval``: three LibriSpeech splits).
+    - ``data_sets``: named data sets, each a tuple of folders (or, where ``is_item`` says so,
+      single items) under $NEUROCODEC_DATA (e.g. ``librispeech-eval``: three LibriSpeech splits);
+    - ``item_options`` (optional): per named data set, options of some of its entries (keyed by
+      their path as listed in ``data_sets``), given to ``evaluate`` and recorded per item (e.g.
+      video: ``{"max_frames": 96}``, the first 96 frames of a longer clip);
+    - ``evaluate(codec, path, quality, item_options)`` (optional) -> the whole per-item record
+      (sizes, ``bytes``, rates, metric values, ``encode_s``, ``decode_s``, anything else) for
+      media streamed rather than held whole (video); the runner then calls it instead of
+      ``load`` / ``encode`` / ``decode`` / ``align`` and the metrics;
+    - ``options``: run options and their defaults (e.g. video: ``{"gop": 32}``), given to
+      ``load_codec`` as keywords and recorded in the result file;
+    - ``is_item(path)`` (optional): whether a path is itself one item (e.g. a video file or a
+      folder of PNG frames), so that it may be given as data.
     """
 
     name: str
@@ -49,15 +61,23 @@ class Modality:
     load: Callable[[Path], Any]
     describe: Callable[[Any], dict[str, Any]]
     rate: Callable[[int, dict[str, Any]], dict[str, float]]
-    load_codec: Callable[[str], Any]
-    encode: Callable[[Any, Any, int], bytes]
-    decode: Callable[[Any, bytes], Any]
+    load_codec: Callable[..., Any]
     known_codecs: Callable[[], list[str]]
+    encode: Callable[[Any, Any, int], bytes] | None = None
+    decode: Callable[[Any, bytes], Any] | None = None
     items_name: str = "items"  # what the items of a data set are called in titles and legends
     align: Callable[[Any, Any], Any] | None = None
     extra: Callable[[Any, bytes, dict[str, Any]], dict[str, float]] | None = None
     extra_keys: tuple[str, ...] = ()
     data_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    item_options: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    evaluate: Callable[[Any, Path, int, dict[str, Any]], dict[str, Any]] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    is_item: Callable[[Path], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.evaluate is None and (self.encode is None or self.decode is None):
+            raise TypeError(f"modality {self.name!r} needs encode and decode, or evaluate")
 
 
 _MODALITIES: dict[str, Modality] = {}
@@ -167,4 +187,4 @@ IMAGE = Modality(
 register_modality(IMAGE)
 
 # the other modalities register themselves on import
-from neurocodec.evaluate import audio_modality  # noqa: E402,F401
+from neurocodec.evaluate import audio_modality, video_modality  # noqa: E402,F401

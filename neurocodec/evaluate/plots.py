@@ -13,6 +13,9 @@ Read without flags:
   3 crops beside published numbers on all 24 Kodak images), every legend label says which:
   "JPEG (measured, 3 images)", "BPG (published, 24 images)".
 
+Per item (:func:`plot_rd_items`: one panel per video clip) and per frame (:func:`plot_frames`:
+a clip's per-frame quality and bits along its GOPs, from the stored ``per_frame`` arrays).
+
 Matplotlib's object API (no pyplot state), so it works headless, in tests and in notebooks.
 """
 
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurocodec.errors import InputError
 from neurocodec.evaluate.metrics import plot_keys, values_for
 from neurocodec.evaluate.modalities import get_modality
 from neurocodec.evaluate.results import Curve
@@ -32,6 +36,16 @@ if TYPE_CHECKING:
 
 X_MARGIN = 0.05  # of the measured rate span, each side of the fitted rate axis
 Y_MARGIN = 0.04  # of the shown quality span
+RATE_LABELS = {"bpp": "bits per pixel", "kbps": "kilobits per second"}
+
+
+def rate_axis_label(curves: list[Curve], modality: str) -> str:
+    """E.g. "bits per pixel [bpp]": the curves' rate (the modality's own unless they were read
+    with another, e.g. video in kbps)."""
+    mod = get_modality(modality)
+    rk = curves[0].rate_key if curves else mod.rate_key
+    label = mod.rate_label if rk == mod.rate_key else RATE_LABELS.get(rk, rk)
+    return f"{label} [{rk}]"
 
 
 def _counts(c: Curve) -> str:
@@ -150,7 +164,7 @@ def plot_rd(curves: list[Curve], modality: str = "image", keys: list[str] | None
             lo, hi = float(min(s.min() for s in seen)), float(max(s.max() for s in seen))
             pad = Y_MARGIN * (hi - lo or 1.0)
             ax.set_ylim(lo - pad, hi + pad)
-        ax.set_xlabel(f"{mod.rate_label} [{mod.rate_key}]")
+        ax.set_xlabel(rate_axis_label(measured or ordered, modality))
         ax.set_ylabel(desc[key].axis_label if key in desc else key)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -158,6 +172,98 @@ def plot_rd(curves: list[Curve], modality: str = "image", keys: list[str] | None
             ax.legend(fontsize=7, loc="lower right" if key not in desc or desc[key].higher_is_better else "upper right")
     if title is None:
         title = default_title(curves, mod.items_name)
+    if title:
+        fig.suptitle(title)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=130)
+    return fig
+
+
+def plot_rd_items(curves: list[Curve], key: str | None = None, items: list[str] | None = None,
+                  title: str | None = None, out: str | Path | None = None, cols: int = 3) -> "Figure":
+    """One panel per item (e.g. per video clip): each measured curve's RD points on that item,
+    `key` (default the modality's first plotted value, e.g. PSNR-RGB) against its rate.
+    `items`: which and in what order (default every item of any curve, sorted)."""
+    from matplotlib.figure import Figure
+
+    measured = [c for c in curves if not c.published and c.items]
+    if not measured:
+        raise InputError("no measured curves with per-item points")
+    modality = measured[0].modality
+    key = key or plot_keys(modality)[0]
+    desc = values_for(modality)
+    items = items or sorted({i for c in measured for i in c.items})
+    cols = max(1, min(cols, len(items)))
+    rows = -(-len(items) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.4 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    xlabel = rate_axis_label(measured, modality)
+    for ax, item in zip(axes, items):
+        for i, c in enumerate(measured):
+            ic = c.items.get(item)
+            if ic is None:
+                continue
+            r, v = ic.points(key)
+            if r.size:
+                ax.plot(r, v, marker="o", ms=3, lw=1.4, color=f"C{i % 10}", label=c.label)
+        ax.set_title(item, fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(desc[key].axis_label if key in desc else key, fontsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(items):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1 : len(items)]:  # curves missing from the first panel
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=7)
+    if title is None:
+        title = default_title(measured, get_modality(modality).items_name)
+    if title:
+        fig.suptitle(title)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=130)
+    return fig
+
+
+def plot_frames(series: list[tuple[str, dict]], key: str = "psnr_rgb", title: str | None = None,
+                out: str | Path | None = None) -> "Figure":
+    """Per-frame quality (`key`, e.g. PSNR-RGB) and bits of one clip along its frames, one line
+    per (label, record) of `series` (records of a video result file, with ``per_frame``);
+    I frames are marked with a square, P frames with a dot."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 5.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for i, (label, rec) in enumerate(series):
+        pf = rec.get("per_frame")
+        if not pf:
+            raise InputError(f"{label}: the record has no per-frame arrays (not a video result?)")
+        x = np.arange(len(pf["bits"]))
+        types = np.asarray(pf["type"])
+        v = np.array([np.nan if y is None else y for y in pf.get(key, [None] * x.size)], dtype=np.float64)
+        bits = np.asarray(pf["bits"], dtype=np.float64)
+        color = f"C{i % 10}"
+        for ax, y in ((top, v), (bottom, bits)):
+            ax.plot(x, y, lw=1.2, color=color, label=label if ax is top else None)
+            intra = types == "I"
+            ax.plot(x[intra], y[intra], ls="none", marker="s", ms=4, color=color)
+            ax.plot(x[~intra], y[~intra], ls="none", marker=".", ms=3, color=color)
+    v_desc = values_for("video").get(key)
+    top.set_ylabel(f"{v_desc.label} [{v_desc.unit}]" if v_desc and v_desc.unit else (v_desc.label if v_desc else key))
+    bottom.set_ylabel("bits per frame")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("frame (display order; squares: I frames)")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    if series:
+        top.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     if out is not None:

@@ -1,9 +1,12 @@
-"""BD-rate tables: every test curve against every anchor curve, on one quality value."""
+"""BD-rate tables: every test curve against every anchor curve, on one quality value; and per
+item (e.g. per video clip) against one anchor, with the mean of the per-item values."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+import numpy as np
 
 from neurocodec.errors import InputError
 from neurocodec.evaluate.bd import BDError, bd_quality, bd_rate
@@ -57,6 +60,41 @@ def bd_table(tests: list[Curve], anchors: list[Curve], key: str, kind: str = "ra
                 log.info("no BD %s of %s vs %s on %s: %s", kind, t.label, a.label, key, e)
                 row[a.label] = None
         rows.append(row)
+    return rows
+
+
+def bd_item_table(tests: list[Curve], anchor: Curve, key: str, kind: str = "rate",
+                  higher_is_better: bool | None = None) -> list[dict[str, Any]]:
+    """Per-item BD of each test curve against `anchor` (their ``items`` curves): one row per item
+    of the anchor, ``{"test": item, test label: value or None, ...}``, then a row ``{"test":
+    "mean", ...}``: the arithmetic mean of the per-item values (the video CTC convention), None
+    where any item has none. Items where the anchor lacks the value altogether (e.g. MS-SSIM of
+    small frames) are left out of the mean, whose row then reads "mean (k of n)". Values as
+    :func:`bd_table`."""
+    if not anchor.items:
+        raise InputError(f"{anchor.label} has no per-item curves (a published curve?)")
+    if higher_is_better is None:
+        higher_is_better = _higher_is_better(tests + [anchor], key)
+    rows: list[dict[str, Any]] = []
+    for item, a in anchor.items.items():
+        row: dict[str, Any] = {"test": item}
+        for t in tests:
+            tc = t.items.get(item)
+            if tc is None:
+                row[t.label] = None
+                continue
+            (r,) = bd_table([tc], [a], key, kind, higher_is_better)
+            row[t.label] = r[a.label]
+        rows.append(row)
+    # items where the anchor has no such value at all (e.g. MS-SSIM of frames too small for it)
+    # are left out of the mean, which then says over how many it is
+    measurable = [r for r, a in zip(rows, anchor.items.values()) if a.points(key)[0].size >= 2]
+    name = "mean" if len(measurable) == len(rows) else f"mean ({len(measurable)} of {len(rows)})"
+    mean: dict[str, Any] = {"test": name}
+    for t in tests:
+        vals = [r[t.label] for r in measurable]
+        mean[t.label] = float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+    rows.append(mean)
     return rows
 
 

@@ -16,6 +16,14 @@ Schema ``neurocodec.rd/1``::
 Audio files have ``"rate_key": "kbps"``, items sized by ``samples``, ``seconds`` and ``rate``,
 and, for neural codecs, ``payload_kbps`` (the coded indices without the .bin container).
 
+Video files (``"rate_key": "bpp"``; ``kbps`` beside it) also hold the run ``"options"``
+(``{"gop": 32}``) and, for items with options of their data set, ``dataset.item_options``
+(``{item: {"max_frames": 96}}``, also in the item's record). Items are clips sized by ``width``,
+``height``, ``pixels`` (per frame), ``frames`` (coded), ``source_frames``, ``fps``, ``seconds``,
+``source`` and ``color``; ``container_bytes`` (counted but in no frame) and ``per_frame``:
+``{"type": ["I", "P", ...], "bits": [...], "psnr_rgb": [...], "ms_ssim": [...], "ms_ssim_db": [...]}``
+in display order. Clip values are means over frames.
+
 Rates come from the byte strings the codec returned (``bytes``); metrics from the decoded
 output. Means are arithmetic means over items (CompressAI's convention), except values whose
 metric says otherwise (MS-SSIM dB is the dB of the mean MS-SSIM). Non-finite numbers are null.
@@ -93,6 +101,7 @@ class Curve:
     source: str = ""
     codec: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, "Curve"] = field(default_factory=dict)  # per-item curves (measured results only)
 
     def points(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(rate, value) of the points where `key` is known, sorted by rate."""
@@ -105,9 +114,49 @@ class Curve:
         return r[ok][order], v[ok][order]
 
 
-def curve_from_result(doc: dict[str, Any], label: str | None = None) -> Curve:
-    """The mean RD curve of a result file (one point per quality level)."""
-    rk = doc["rate_key"]
+def _check_rate_key(doc: dict[str, Any], rate_key: str | None) -> str:
+    rk = rate_key or doc["rate_key"]
+    levels = [lv for lv in doc["levels"] if lv.get("n_items")]
+    if any(rk not in lv["mean"] for lv in levels):
+        have = sorted(k for k in ("bpp", "kbps") if all(k in lv["mean"] for lv in levels))
+        raise InputError(f"the {doc['codec']['name']} results on {doc['dataset']['name']} have no {rk!r} rates "
+                         f"(they have: {', '.join(have) or 'none'})")
+    return rk
+
+
+def item_curves(doc: dict[str, Any], rate_key: str | None = None, label: str | None = None) -> dict[str, Curve]:
+    """One RD curve per item of a result file (one point per quality level holding it), by item
+    name; `rate_key` (default the file's) picks the rate, e.g. ``kbps`` of video results."""
+    rk = _check_rate_key(doc, rate_key)
+    keys = list(doc.get("metrics", {}))
+    points: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for lv in doc["levels"]:
+        for rec in lv["items"]:
+            points.setdefault(rec["item"], []).append((lv["quality"], rec))
+    out = {}
+    for item, pts in sorted(points.items()):
+        rate = np.array([r[rk] for _, r in pts], dtype=np.float64)
+        order = np.argsort(rate, kind="stable")
+        values = {k: np.array([np.nan if r.get(k) is None else r[k] for _, r in pts], dtype=np.float64)[order]
+                  for k in keys}
+        out[item] = Curve(
+            label=label or doc["codec"].get("label") or doc["codec"]["name"], modality=doc["modality"], rate_key=rk,
+            rate=rate[order], values=values, codec=doc["codec"]["name"], source=f"measured on {item}",
+            extra={"qualities": [pts[i][0] for i in order], "dataset": doc["dataset"]["name"], "item": item,
+                   "kind": doc["codec"].get("kind", "")})
+    return out
+
+
+def item_records(doc: dict[str, Any], item: str) -> list[tuple[int, dict[str, Any]]]:
+    """The (quality, record) pairs of one item in a result file, by quality."""
+    return sorted(((lv["quality"], rec) for lv in doc["levels"] for rec in lv["items"] if rec["item"] == item),
+                  key=lambda t: t[0])
+
+
+def curve_from_result(doc: dict[str, Any], label: str | None = None, rate_key: str | None = None) -> Curve:
+    """The mean RD curve of a result file (one point per quality level), with its per-item
+    curves in ``items``; `rate_key` (default the file's) picks the rate, e.g. ``kbps``."""
+    rk = _check_rate_key(doc, rate_key)
     levels = [lv for lv in doc["levels"] if lv.get("n_items")]
     keys = list(doc.get("metrics", {}))
     rate = np.array([lv["mean"][rk] for lv in levels], dtype=np.float64)
@@ -124,12 +173,14 @@ def curve_from_result(doc: dict[str, Any], label: str | None = None) -> Curve:
         source=f"measured on {doc['dataset']['name']} ({'/'.join(map(str, n_items))} items)",
         extra={"qualities": [levels[i]["quality"] for i in order], "dataset": doc["dataset"]["name"], "n_items": n_items,
                "kind": doc["codec"].get("kind", "")},
+        items=item_curves(doc, rk, label),
     )
 
 
-def load_curves(paths: list[str | Path]) -> list[Curve]:
-    """Curves of several result files; they must share one modality."""
-    curves = [curve_from_result(read_json(p)) for p in paths]
+def load_curves(paths: list[str | Path], rate_key: str | None = None) -> list[Curve]:
+    """Curves of several result files; they must share one modality. `rate_key`: the rate to
+    read (default each file's own)."""
+    curves = [curve_from_result(read_json(p), rate_key=rate_key) for p in paths]
     mods = {c.modality for c in curves}
     if len(mods) > 1:
         raise InputError(f"result files mix modalities {sorted(mods)}")

@@ -4,7 +4,8 @@ For each (codec, data set) it writes one result file (see :mod:`results`), updat
 finish, so an interrupted run loses little and a re-run skips the (quality, item) entries the
 file already holds. Rates come from the bytes the codec returned; metrics from its decoded
 output. Everything modality-specific goes through a :class:`~modalities.Modality` and the
-metric registry, so the runner itself is the same for images, audio and video.
+metric registry, so the runner itself is the same for images, audio and video (whose items are
+streamed frame by frame through the modality's own ``evaluate``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ class EvalConfig:
     """What to run. `data`: a folder, a name under $NEUROCODEC_DATA, comma-separated folders, or
     a data set named by the modality (e.g. ``librispeech-eval``). `qualities` (codec units) or
     `levels` (that many levels spread evenly over each codec's default sweep) narrow the sweep;
-    `limit` takes the first K items (sorted)."""
+    `limit` takes the first K items (sorted). `options`: run options of the modality (video:
+    ``{"gop": 32}``), over its defaults; recorded in the results."""
 
     modality: str
     data: Path | str
@@ -53,6 +55,7 @@ class EvalConfig:
     skip_unavailable: bool = False
     dataset_name: str | None = None
     progress: bool = True
+    options: dict[str, Any] | None = None
 
 
 def _data_root() -> Path:
@@ -72,36 +75,64 @@ def resolve_data(data: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class DataSet:
-    """The folders a data spec names; items are named by their path relative to `root`."""
+    """The folders (or single items) a data spec names; items are named by their path relative
+    to `root`. `item_options`: options of single entries (by absolute path), from the modality's
+    named data set."""
 
     name: str
     root: Path
     folders: tuple[Path, ...]
+    item_options: dict[Path, dict[str, Any]] = field(default_factory=dict)
+
+    def options_of(self, item: Path) -> dict[str, Any]:
+        """The options of one item ({} when it has none)."""
+        return dict(self.item_options.get(item.absolute(), {}))
+
+
+def _is_item(modality: Modality, p: Path) -> bool:
+    return modality.is_item is not None and p.exists() and modality.is_item(p)
+
+
+def _resolve_part(part: str, modality: Modality) -> Path:
+    """One data folder (:func:`resolve_data`), or a single item where the modality allows it."""
+    p = Path(part)
+    if _is_item(modality, p):
+        return p
+    root = _data_root()
+    if not p.is_absolute() and _is_item(modality, root / p):
+        return root / p
+    return resolve_data(part)
 
 
 def resolve_dataset(data: str | Path, modality: Modality) -> DataSet:
     """A data spec: a data set the modality names (e.g. ``librispeech-eval``), one folder (see
     :func:`resolve_data`), or comma-separated folders. Several folders are named by their common
-    parent (item names keep the rest of their path: ``test-clean/1089/...``)."""
+    parent (item names keep the rest of their path: ``test-clean/1089/...``). Where the modality
+    says a path is itself an item (a video clip), it is accepted too and named by its parent."""
     spec = str(data)
+    options: dict[Path, dict[str, Any]] = {}
     if spec in modality.data_sets:
         parts = modality.data_sets[spec]
-        missing = [f for f in parts if not (_data_root() / f).is_dir()]
+        missing = [f for f in parts if not (_data_root() / f).exists()]
         if missing:
-            raise InputError(f"data set {spec!r} is the folders {', '.join(parts)} under $NEUROCODEC_DATA="
+            raise InputError(f"data set {spec!r} is {', '.join(parts)} under $NEUROCODEC_DATA="
                              f"{_data_root()}; missing: {', '.join(missing)}")
         folders = [_data_root() / f for f in parts]
         name = spec
+        for entry, opts in modality.item_options.get(spec, {}).items():
+            options[(_data_root() / entry).absolute()] = dict(opts)
     else:
         parts = [spec] if Path(spec).is_dir() else [x.strip() for x in spec.split(",") if x.strip()]
         if not parts:
             raise InputError("--data names no folder")
-        folders = [resolve_data(x) for x in parts]
+        folders = [_resolve_part(x, modality) for x in parts]
         name = "+".join(dict.fromkeys(f.name for f in folders))
     if len(folders) > 1:
         folders = list(dict.fromkeys(f.absolute() for f in folders))
     root = folders[0] if len(folders) == 1 else Path(os.path.commonpath(folders))
-    return DataSet(name, root, tuple(folders))
+    if len(folders) == 1 and _is_item(modality, root):  # one clip: named by its own name
+        root = root.parent
+    return DataSet(name, root, tuple(folders), options)
 
 
 def list_dataset(ds: DataSet, modality: Modality) -> list[Path]:
@@ -177,18 +208,36 @@ def environment(workers: int, modality: str = "image") -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- one entry
 
-_CODECS: dict[tuple[str, str], Any] = {}
+_CODECS: dict[tuple[str, str, str], Any] = {}
 
 
-def _codec(modality: Modality, name: str) -> Any:
-    key = (modality.name, name)
+def _codec(modality: Modality, name: str, options: dict[str, Any] | None = None) -> Any:
+    options = options or {}
+    key = (modality.name, name, json.dumps(options, sort_keys=True, default=str))
     if key not in _CODECS:
-        _CODECS[key] = modality.load_codec(name)
+        _CODECS[key] = modality.load_codec(name, **options)
     return _CODECS[key]
 
 
-def evaluate_item(modality: Modality, codec: Any, path: Path, item: str, quality: int) -> dict[str, Any]:
-    """Encode, decode and measure one item at one quality: the per-item record."""
+def run_options(modality: Modality, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The modality's run options: its defaults, overridden by `given` (InputError for an
+    option the modality does not have)."""
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(modality.options))
+    if unknown:
+        have = ", ".join(sorted(modality.options)) or "none"
+        raise InputError(f"option(s) {', '.join(unknown)} do not apply to the {modality.name} modality "
+                         f"(its options: {have})")
+    return {**modality.options, **given}
+
+
+def evaluate_item(modality: Modality, codec: Any, path: Path, item: str, quality: int,
+                  item_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Encode, decode and measure one item at one quality: the per-item record. Items with
+    options (e.g. a frame cap) record them as ``item_options``."""
+    if modality.evaluate is not None:
+        rec = modality.evaluate(codec, path, quality, dict(item_options or {}))
+        return {"item": item, **rec, **({"item_options": dict(item_options)} if item_options else {})}
     media = modality.load(path)
     size = modality.describe(media)
     t0 = time.perf_counter()
@@ -204,9 +253,10 @@ def evaluate_item(modality: Modality, codec: Any, path: Path, item: str, quality
             "encode_s": t1 - t0, "decode_s": t2 - t1}
 
 
-def _work(modality_name: str, codec_name: str, path: str, item: str, quality: int) -> dict[str, Any]:
+def _work(modality_name: str, codec_name: str, options: dict[str, Any], path: str, item: str, quality: int,
+          item_options: dict[str, Any]) -> dict[str, Any]:
     modality = get_modality(modality_name)
-    return evaluate_item(modality, _codec(modality, codec_name), Path(path), item, quality)
+    return evaluate_item(modality, _codec(modality, codec_name, options), Path(path), item, quality, item_options)
 
 
 def _init_worker(extra_modules: list[str]) -> None:
@@ -245,10 +295,14 @@ def _levels(modality: Modality, records: dict[tuple[int, str], dict[str, Any]]) 
     return levels
 
 
-def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc: dict[str, Any]) -> str | None:
+def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc: dict[str, Any],
+                      options: dict[str, Any] | None = None) -> str | None:
     """Why an existing result file cannot be extended, or None."""
     if doc.get("modality") != modality.name:
         return f"its modality is {doc.get('modality')!r}"
+    options = json.loads(json.dumps(options or {}, default=str))
+    if doc.get("options", {}) != options:
+        return f"run options differ: file has {doc.get('options', {})!r}, now {options!r}"
     old = doc.get("codec", {})
     for key in ("name", "settings", "versions", "weights_hash"):
         if old.get(key) != desc.get(key):
@@ -257,10 +311,13 @@ def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc:
 
 
 def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, items: list[Path],
-              dataset: str | None = None) -> Path:
+              dataset: str | None = None, item_options: dict[Path, dict[str, Any]] | None = None) -> Path:
     """Run one codec over `items` (named by their path relative to `data_dir`); returns the
-    result file path. `dataset`: its recorded name (default: cfg.dataset_name, else the folder's)."""
-    codec = _codec(modality, name)
+    result file path. `dataset`: its recorded name (default: cfg.dataset_name, else the folder's);
+    `item_options`: options of single items (by absolute path). Finished entries are kept, unless
+    their item options have changed since."""
+    options = run_options(modality, cfg.options)
+    codec = _codec(modality, name, options)
     desc = codec_description(codec)
     dataset = cfg.dataset_name or dataset or data_dir.name
     path = result_path(cfg.out, dataset, codec.name)
@@ -271,7 +328,7 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
     created = now
     if path.exists() and not cfg.force:
         old = read_json(path)
-        why = _check_compatible(path, old, modality, desc)
+        why = _check_compatible(path, old, modality, desc, options)
         if why:
             raise InputError(f"{path} was made with other settings ({why}); use --force to recompute it")
         created = old.get("created", now)
@@ -279,16 +336,29 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
             for rec in lv["items"]:
                 records[(lv["quality"], rec["item"])] = rec
     names = {p: p.relative_to(data_dir).as_posix() for p in items}
+    item_opts = {p: dict((item_options or {}).get(p.absolute(), {})) for p in items}
+    for p in items:  # entries made with other item options (e.g. another frame cap) are redone
+        for q in qualities:
+            rec = records.get((q, names[p]))
+            if rec is not None and rec.get("item_options", {}) != json.loads(json.dumps(item_opts[p], default=str)):
+                log.info("%s: %s at quality %s has other item options (%s, now %s): recomputing", codec.name,
+                         names[p], q, rec.get("item_options", {}), item_opts[p])
+                del records[(q, names[p])]
     todo = [(q, p) for q in qualities for p in items if (q, names[p]) not in records]
     log.info("%s: %d entries to run, %d already in %s", codec.name, len(todo), len(records), path)
 
     def save() -> None:
         all_items = sorted({item for _, item in records})
+        ds: dict[str, Any] = {"name": dataset, "path": str(data_dir), "items": all_items}
+        recorded = {r["item"]: r["item_options"] for r in records.values() if r.get("item_options")}
+        if recorded:
+            ds["item_options"] = dict(sorted(recorded.items()))
         write_json(path, {
             "schema": SCHEMA,
             "modality": modality.name,
             "rate_key": modality.rate_key,
-            "dataset": {"name": dataset, "path": str(data_dir), "items": all_items},
+            "dataset": ds,
+            **({"options": options} if options else {}),
             "codec": desc,
             "environment": environment(cfg.workers, modality.name),
             "metrics": {v.key: {"label": v.label, "unit": v.unit, "higher_is_better": v.higher_is_better}
@@ -314,11 +384,12 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
     try:
         if cfg.workers <= 1 or len(todo) <= 1:
             for q, p in todo:
-                done(q, _run_one(modality, codec, p, names[p], q))
+                done(q, _run_one(modality, codec, p, names[p], q, item_opts[p]))
         else:
             extra = sorted({m for m in (modality.list_items.__module__, metrics_mod.__name__)})
             with cf.ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(extra,)) as pool:
-                futs = {pool.submit(_work, modality.name, name, str(p), names[p], q): (q, p) for q, p in todo}
+                futs = {pool.submit(_work, modality.name, name, options, str(p), names[p], q, item_opts[p]): (q, p)
+                        for q, p in todo}
                 try:
                     for fut in cf.as_completed(futs):
                         q, p = futs[fut]
@@ -337,8 +408,11 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
     return path
 
 
-def _run_one(modality: Modality, codec: Any, path: Path, item: str, quality: int) -> dict[str, Any]:
+def _run_one(modality: Modality, codec: Any, path: Path, item: str, quality: int,
+             item_options: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
+        if item_options:
+            return evaluate_item(modality, codec, path, item, quality, item_options)
         return evaluate_item(modality, codec, path, item, quality)
     except NeurocodecError as e:
         raise type(e)(f"{codec.name} on {item} at quality {quality}: {e}") from None
@@ -351,17 +425,19 @@ def run_eval(cfg: EvalConfig) -> tuple[list[Path], list[str]]:
         raise InputError("--workers must be at least 1")
     if cfg.limit is not None and cfg.limit < 1:
         raise InputError("--limit must be at least 1")
+    options = run_options(modality, cfg.options)
     ds = resolve_dataset(cfg.data, modality)
     items = list_dataset(ds, modality)[: cfg.limit]
     written, skipped = [], []
     for name in dict.fromkeys(cfg.codecs):  # unique, in order
         try:
-            _codec(modality, name)
+            _codec(modality, name, options)
         except CodecUnavailableError as e:
             if not cfg.skip_unavailable:
                 raise
             log.warning("skipping %s: %s", name, e)
             skipped.append(name)
             continue
-        written.append(run_codec(cfg, modality, name, ds.root, items, ds.name))
+        written.append(run_codec(cfg, modality, name, ds.root, items, ds.name,
+                                 {p.absolute(): ds.options_of(p) for p in items if ds.options_of(p)}))
     return written, skipped

@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -151,6 +151,7 @@ class ClassicalVideoCodec:
     quality_range: tuple[int, int] = QP_RANGE
     quality_meaning: str = _QP_MEANING
     size_note: str = _SIZE_NOTE
+    video_input: ClassVar[str] = "yuv420"  # what encode_video takes (the runner feeds read_yuv420)
 
     @property
     def settings(self) -> dict[str, Any]:
