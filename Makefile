@@ -67,3 +67,22 @@ results-audio: $(STAMP)
 		--title "LibriSpeech test-other + test-clean + dev-clean (106 utterances)" \
 		--table $(AUDIO_TABLE) --anchors opus
 	$(BIN)/python scripts/readme_audio_results.py $(AUDIO_RESULTS_DIR) $(AUDIO_TABLE) README.md $(AUDIO_MODELS)
+
+# make results-video: video rate-distortion (video-eval: BasketballPass and Big Buck Bunny (first 96
+# frames), bus, foreman QCIF, CiscoVT2people 320x192 and park_joy 90p, whole) of hytip, hyperprior
+# coding every frame, x264 medium / veryslow, x265 medium and x264 all-intra, intra period 32
+# (re-runs skip finished entries); then the RD figure and the BD-rate tables against x264 medium
+# (mean curves, and per clip with their mean).
+VIDEO_RESULTS_DIR ?= results/video
+VIDEO_MODELS ?= hytip,hyperprior-intra
+VIDEO_BASELINES ?= x264-medium,x264-veryslow,x265-medium,x264-intra
+VIDEO_GOP ?= 32
+VIDEO_FIGURE ?= notebooks/figures/video_rd.png
+VIDEO_TABLE ?= notebooks/figures/video_bd.md
+.PHONY: results-video
+results-video: $(STAMP)
+	$(BIN)/neurocodec eval --modality video --data video-eval --codecs $(VIDEO_MODELS),$(VIDEO_BASELINES) \
+		--gop $(VIDEO_GOP) --out $(VIDEO_RESULTS_DIR) --workers $(RESULTS_WORKERS) --skip-unavailable
+	$(BIN)/neurocodec plot $(VIDEO_RESULTS_DIR)/video-eval-*.json -o $(VIDEO_FIGURE) \
+		--title "video-eval (6 clips, intra period $(VIDEO_GOP))" \
+		--table $(VIDEO_TABLE) --anchors x264-medium --per-item
