@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from neurocodec.codecs import registry
 from neurocodec.codecs.video.hytip import HyTIP
-from neurocodec.codecs.video.motion import pyramid_flow
+from neurocodec.codecs.video.motion import pyramid_flow, resize_flow, warp
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ class VideoCodecModule(L.LightningModule):
     earlier frames). loss = mean over P-frames of (lambda_q * 255^2 * MSE + bpp of all four
     coded quantities). Curriculum: `frames_schedule` [[step, T], ...] gives the number of
     frames T (I + T-1 P) from each step on (HyTIP and DCVC train I+1P, then longer chains).
+    Motion warm-up (as DVC pre-trains its motion coding): for the first `motion_warmup_steps`
+    steps the loss also has lambda_q * 255^2 * MSE(warp(previous decoded frame, decoded flow), x)
+    with a weight falling linearly from 1 to 0, so that the motion coder learns to carry motion
+    before the residual coder learns to do without it.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class VideoCodecModule(L.LightningModule):
         clip: float = 1.0,
         frames_schedule: list[list[int]] | None = None,
         lr_drop_steps: list[int] | None = None,
+        motion_warmup_steps: int = 0,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -75,6 +80,8 @@ class VideoCodecModule(L.LightningModule):
         lam = torch.tensor(codec.lambdas, device=x.device)[q]
         out: dict[str, list[torch.Tensor]] = {"loss": [], "bpp": [], "mse": [], "mse_pred": [], "bpp_motion": []}
         npx = x.shape[-2] * x.shape[-1]
+        warmup = self.hparams.motion_warmup_steps
+        w_motion = max(0.0, 1.0 - self.global_step / warmup) if warmup and self.training else 0.0
         for t in range(1, x.shape[1]):
             cur = x[:, t]
             flow = pyramid_flow(cur, buf.frame.detach())
@@ -82,7 +89,11 @@ class VideoCodecModule(L.LightningModule):
             bits = {k: -torch.log2(v).flatten(1).sum(1) for k, v in o["likelihoods"].items()}
             bpp = sum(bits.values()) / npx
             mse = F.mse_loss(o["x_hat"], cur, reduction="none").flatten(1).mean(1)
-            out["loss"].append((lam * 255.0**2 * mse + bpp).mean())
+            loss = lam * 255.0**2 * mse + bpp
+            if w_motion > 0:
+                warped = warp(buf.frame, resize_flow(o["buffer"].flow, cur.shape[-2:]))
+                loss = loss + w_motion * lam * 255.0**2 * F.mse_loss(warped, cur, reduction="none").flatten(1).mean(1)
+            out["loss"].append(loss.mean())
             out["bpp"].append(bpp.mean())
             out["bpp_motion"].append(((bits["motion_y"] + bits["motion_z"]) / npx).mean())
             with torch.no_grad():
