@@ -275,3 +275,25 @@ def test_memory_stays_flat_on_a_long_clip(model, tmp_path):
 def test_untrained_hytip_refuses_use_without_an_intra_codec():
     with pytest.raises(NeurocodecError, match="I-frame codec"):
         HyTIP(**SMALL).intra
+
+
+def test_builtin_motion_estimation_finds_a_translation():
+    from neurocodec.codecs.video.motion import dis_available, flow_estimator, pyramid_flow, resize_flow, warp
+
+    rng = np.random.default_rng(0)
+    big = torch.nn.functional.interpolate(torch.from_numpy(rng.random((1, 3, 40, 48))).float(), scale_factor=4,
+                                          mode="bicubic").clamp(0, 1)
+    ref = big[..., 8:136, 8:168]
+    cur = big[..., 8 - 2 : 136 - 2, 8 + 3 : 168 + 3]  # cur(p) = ref(p + (3, -2))
+    flow = pyramid_flow(cur, ref)
+    assert flow.shape == (1, 2, 32, 40)
+    inner = flow[..., 4:-4, 4:-4]  # quarter-resolution pixels
+    assert abs(float(inner[:, 0].median()) - 0.75) < 0.02 and abs(float(inner[:, 1].median()) + 0.5) < 0.02
+    err = (warp(ref, resize_flow(flow, (128, 160))) - cur)[..., 16:-16, 16:-16].abs().mean()
+    copy = (ref - cur)[..., 16:-16, 16:-16].abs().mean()
+    assert err < copy / 3, (err, copy)
+    if not dis_available():
+        with pytest.raises(InputError, match="OpenCV"):
+            flow_estimator("dis")
+    with pytest.raises(InputError, match="unknown motion estimator"):
+        flow_estimator("magic")
