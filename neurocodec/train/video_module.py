@@ -25,6 +25,8 @@ class VideoCodecModule(L.LightningModule):
     earlier frames). loss = mean over P-frames of (lambda_q * 255^2 * MSE + bpp of all four
     coded quantities). Curriculum: `frames_schedule` [[step, T], ...] gives the number of
     frames T (I + T-1 P) from each step on (HyTIP and DCVC train I+1P, then longer chains).
+    `init_from_intra`: the conditional coder starts from the I-frame codec's weights (when its
+    layout matches), so that P-frames start as well coded as I-frames.
     Motion warm-up (as DVC pre-trains its motion coding): for the first `motion_warmup_steps`
     steps the loss also has lambda_q * 255^2 * MSE(warp(previous decoded frame, decoded flow), x)
     with a weight falling linearly from 1 to 0, so that the motion coder learns to carry motion
@@ -42,6 +44,7 @@ class VideoCodecModule(L.LightningModule):
         frames_schedule: list[list[int]] | None = None,
         lr_drop_steps: list[int] | None = None,
         motion_warmup_steps: int = 0,
+        init_from_intra: bool = True,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -57,6 +60,8 @@ class VideoCodecModule(L.LightningModule):
             self.hparams["frames_schedule"] = [[0, 2]]
         self.codec = HyTIP(**cfg)
         self.codec.attach_intra(intra)
+        if init_from_intra and not init_from and self.codec.init_from_intra(intra):
+            log.info("hytip's conditional coder starts from %s's weights", intra.name)
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
             self.codec.train()

@@ -89,36 +89,39 @@ class Buffer:
 class TemporalPrior(nn.Module):
     """Integer-exact entropy parameters of a latent [B, M, h, w] from its hyper latent
     [B, N, h/4, w/4] and the previous frame's latent of the same kind [B, M, h, w]:
-    (scale indexes, Q8 means) for coding, or float (scales, means) for training."""
+    (scale indexes, Q8 means) for coding, or float (scales, means) for training.
+
+    ``out(hyper(z_hat) + temporal(prev))``: `hyper` and `out` have the layout of the image
+    hyperprior's h_s (deconv, deconv, conv; `hidden` = 3M/2 there), so they can start from its
+    weights; the temporal branch's last layer starts at zero, so the prior starts as the image
+    codec's. The sum of two fixed-point tensors of the same format is exact."""
 
     def __init__(self, n: int, m: int, hidden: int) -> None:
         super().__init__()
         self.m = m
         self.hyper = inet.IntSequential(
-            inet.IntConvTranspose2d(n, hidden, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
-            inet.IntConvTranspose2d(hidden, hidden, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConvTranspose2d(n, m, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConvTranspose2d(m, hidden, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
         )
-        self.temporal = inet.IntSequential(inet.IntConv2d(m, hidden, 3, padding=1), inet.IntLeakyReLU())
-        self.fuse = inet.IntSequential(
-            inet.IntConv2d(2 * hidden, hidden, 1), inet.IntLeakyReLU(),
-            inet.IntConv2d(hidden, 2 * m, 3, padding=1, out_frac=[inet.SCALE_FRAC] * m + [inet.MEAN_FRAC] * m,
-                           out_limit=inet.OUT_LIMIT),
-        )
+        self.temporal = inet.IntSequential(inet.IntConv2d(m, hidden, 3, padding=1), inet.IntLeakyReLU(),
+                                           inet.IntConv2d(hidden, hidden, 3, padding=1))
+        nn.init.zeros_(self.temporal[2].weight), nn.init.zeros_(self.temporal[2].bias)
+        self.out = inet.IntConv2d(hidden, 2 * m, 3, padding=1, out_frac=[inet.SCALE_FRAC] * m + [inet.MEAN_FRAC] * m,
+                                  out_limit=inet.OUT_LIMIT)
 
     def exact(self, z_hat: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
         """int32 scale indexes and int32 Q8 means, each [B, M, h, w]."""
-        a = self.hyper.forward_int(inet.to_fixed(z_hat))
-        b = self.temporal.forward_int(inet.to_fixed(prev))
-        out = self.fuse.forward_int(torch.cat((a, b), 1))
-        s, mu = out.split(self.m, 1)
+        h = self.hyper.forward_int(inet.to_fixed(z_hat)) + self.temporal.forward_int(inet.to_fixed(prev))
+        s, mu = self.out.forward_int(h.clamp_(-inet.ACT_LIMIT, inet.ACT_LIMIT)).split(self.m, 1)
         return inet.scale_indexes(s), mu.to(torch.int32)
 
     def forward(self, z_hat: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) as floats: the quantisation-aware simulation in training, exactly
         the coder's levels in eval mode."""
         if self.training:
-            out = self.fuse.forward_sim(torch.cat((self.hyper.forward_sim(z_hat), self.temporal.forward_sim(prev)), 1))
-            return out.split(self.m, 1)
+            lim = inet.ACT_LIMIT / (1 << inet.ACT_FRAC)
+            h = (self.hyper.forward_sim(z_hat) + self.temporal.forward_sim(prev)).clamp(-lim, lim)
+            return self.out.forward_sim(h).split(self.m, 1)
         idx, mq = self.exact(z_hat, prev)
         return inet.scales_of_indexes(idx), inet.means_of_q8(mq)
 
@@ -165,7 +168,7 @@ class HyTIP(Codec):
         self.motion_h_a = nn.Sequential(conv(Mm, Nm, 3, 1), _lrelu(), conv(Nm, Nm), _lrelu(), conv(Nm, Nm))
         self.motion_gains = GainUnits(qualities, Mm)
         self.motion_bottleneck = EntropyBottleneck(Nm)
-        self.motion_prior = TemporalPrior(Nm, Mm, 96)
+        self.motion_prior = TemporalPrior(Nm, Mm, Mm * 3 // 2)
         # ---- feature extraction from the buffer and context refinement
         self.feat1 = nn.Sequential(conv3x3(5, c1), _lrelu(), conv3x3(c1, c1))
         self.feat2 = nn.Sequential(conv3x3(c1, c2, stride=2), _lrelu(), conv3x3(c2, c2))
@@ -175,19 +178,25 @@ class HyTIP(Codec):
         self.predict = conv3x3(c1, 3)
         self.mask = conv3x3(c1, 3)
         nn.init.zeros_(self.predict.weight), nn.init.zeros_(self.predict.bias)
-        nn.init.zeros_(self.mask.weight), nn.init.constant_(self.mask.bias, 2.0)
+        # the mask starts near 0: x - m * x_c is about x, and the P-frame coder starts as the image codec
+        nn.init.zeros_(self.mask.weight), nn.init.constant_(self.mask.bias, -3.0)
         # ---- conditional residual coder (latent at 1/16, hyper latent at 1/64)
-        self.enc1 = nn.Sequential(conv(3 + c1, 48), GDN(48))
-        self.enc2 = nn.Sequential(conv(48 + c2, 64), GDN(64))
-        self.enc3 = nn.Sequential(conv(64 + c3, 96), GDN(96), conv(96, M))
-        self.dec3 = nn.Sequential(deconv(M, 96), GDN(96, inverse=True), deconv(96, 64), GDN(64, inverse=True))
-        self.dec2 = nn.Sequential(deconv(64 + c3, 48, 3), GDN(48, inverse=True))
-        self.dec1 = nn.Sequential(deconv(48 + c2, 32, 3), _lrelu())
-        self.dec0 = nn.Sequential(conv3x3(32 + c1, 16), _lrelu(), conv3x3(16, 5))
-        self.h_a = nn.Sequential(conv(M, N, 3, 1), _lrelu(), conv(N, N), _lrelu(), conv(N, N))
+        # The transforms have the layout of the image hyperprior's g_a / g_s / h_a (so that they can
+        # start from its weights, see init_from_intra); the contexts enter through projections
+        # added before each GDN, which start at zero.
+        self.g_a = nn.ModuleList([conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M)])
+        self.ctx_a = nn.ModuleList([conv(c1, N), conv(c2, N), conv(c3, N)])
+        self.g_s = nn.ModuleList([deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                  deconv(N, N), GDN(N, inverse=True), deconv(N, 3)])
+        self.ctx_s = nn.ModuleList([conv3x3(c3, N), conv3x3(c2, N), conv3x3(c1, 3)])
+        self.feature_out = deconv(N, 2)
+        for layer in (*self.ctx_a, *self.ctx_s):
+            nn.init.zeros_(layer.weight), nn.init.zeros_(layer.bias)
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True),
+                                 conv(N, N))
         self.gains = GainUnits(qualities, M)
         self.entropy_bottleneck = EntropyBottleneck(N)
-        self.prior = TemporalPrior(N, M, 128)
+        self.prior = TemporalPrior(N, M, M * 3 // 2)
         self.gaussian_conditional = GaussianConditional()
         self.motion_conditional = GaussianConditional()
         self.__dict__["_intra"] = None  # the I-frame codec: not a submodule (its own checkpoint)
@@ -267,18 +276,47 @@ class HyTIP(Codec):
         return x_c, torch.sigmoid(self.mask(c1)), c1, c2, c3
 
     def analysis(self, x: Tensor, x_c: Tensor, mask: Tensor, c1: Tensor, c2: Tensor, c3: Tensor) -> Tensor:
-        e = self.enc1(torch.cat((x - mask * x_c, c1), 1))
-        e = self.enc2(torch.cat((e, c2), 1))
-        return self.enc3(torch.cat((e, c3), 1))
+        a, p = self.g_a, self.ctx_a
+        e = a[1](a[0](x - mask * x_c) + p[0](c1))  # 1/2
+        e = a[3](a[2](e) + p[1](c2))  # 1/4
+        e = a[5](a[4](e) + p[2](c3))  # 1/8
+        return a[6](e)  # 1/16
 
     def synthesis(self, y_hat: Tensor, q: Tensor, x_c: Tensor, mask: Tensor, c1: Tensor, c2: Tensor,
                   c3: Tensor) -> tuple[Tensor, Tensor]:
         """Decoded latent -> (frame before clamping, implicit feature)."""
-        d = self.dec3((y_hat * self.gains.inv_gain(q)).contiguous())
-        d = self.dec2(torch.cat((d, c3), 1))
-        d = self.dec1(torch.cat((d, c2), 1))
-        out = self.dec0(torch.cat((d, c1), 1))
-        return mask * x_c + out[:, :3], out[:, 3:]
+        s, p = self.g_s, self.ctx_s
+        d = s[1](s[0]((y_hat * self.gains.inv_gain(q)).contiguous()))  # 1/8
+        d = s[3](s[2](d) + p[0](c3))  # 1/4
+        d = s[5](s[4](d) + p[1](c2))  # 1/2
+        return mask * x_c + s[6](d) + p[2](c1), self.feature_out(d)
+
+    @torch.no_grad()
+    def init_from_intra(self, intra: ImageCodec) -> bool:
+        """Start the conditional coder from the I-frame codec's weights when it is a mean-scale
+        hyperprior of the same N and M: transforms, hyper-analysis, factorised prior, gains and
+        the prior's hyper-synthesis. With the context projections, the mask and the temporal
+        prior at (about) zero, a P-frame is then coded as the image codec codes it; training
+        learns from there what the contexts save. Returns whether it applied."""
+        from neurocodec.codecs.image.hyperprior import MeanScaleHyperprior
+
+        if not isinstance(intra, MeanScaleHyperprior) or (intra.N, intra.M) != (self.N, self.M):
+            return False
+        for mine, theirs in zip(self.g_a, intra.g_a):
+            mine.load_state_dict(theirs.state_dict())
+        for mine, theirs in zip(self.g_s, intra.g_s):
+            mine.load_state_dict(theirs.state_dict())
+        self.h_a.load_state_dict(intra.h_a.state_dict())
+        self.entropy_bottleneck.load_state_dict(intra.entropy_bottleneck.state_dict())
+        q = min(self.num_qualities, intra.num_qualities)
+        idx = torch.tensor(self.intra_qualities[:q]) - 1
+        self.gains.log_gain[:q] = intra.gains.log_gain[idx]
+        self.gains.log_inv_gain[:q] = intra.gains.log_inv_gain[idx]
+        for i, j in ((0, 0), (2, 2)):
+            self.prior.hyper[i].load_state_dict(intra.h_s[j].state_dict())
+        self.prior.out.load_state_dict(intra.h_s[4].state_dict())
+        self.refresh_hash()
+        return True
 
     # ---- training / estimation ---------------------------------------------------------------
     def forward(self, x: Tensor, buf: Buffer, q: Tensor, flow_est: Tensor) -> dict[str, Any]:
