@@ -199,7 +199,8 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
     rgb, gray = _PROBED.pop(job.src, None) or load_image_info(job.src)
     codec = _load_codec(args.codec, args.checkpoint)
-    data = codec.encode_image(rgb, args.quality, gray=gray)
+    data = codec.encode_image(rgb, args.quality, gray=gray, refine_steps=args.refine_steps or 0,
+                              refine_seconds=args.refine_seconds, seed=args.seed)
     write_bytes_atomic(job.dst, data, force=args.force)
     h, w = rgb.shape[:2]
     return Outcome(str(job.src), str(job.dst), True, bytes=len(data), bpp=round(8 * len(data) / (h * w), 5), width=w, height=h)
@@ -301,6 +302,8 @@ def _encode_audio(args: argparse.Namespace) -> int:
     check_name(args.codec, "audio")
     if args.quality is not None:
         raise InputError("-q/--quality is for images; audio takes --kbps (or --stages)")
+    if args.refine_steps is not None or args.refine_seconds is not None:
+        raise InputError("--refine-steps/--refine-seconds are for images")
     if args.kbps is not None and args.stages is not None:
         raise InputError("give --kbps or --stages, not both")
     if args.beam < 1:
@@ -326,6 +329,10 @@ def _encode(args: argparse.Namespace) -> int:
     for opt in ("gop", "size", "fps", "matrix", "range", "motion", "intra_checkpoint"):
         if getattr(args, opt) is not None:
             raise InputError(f"--{opt.replace('_', '-')} is for video (codec hytip)")
+    if args.refine_steps is not None and args.refine_steps < 0:
+        raise InputError(f"--refine-steps must be 0 or more, got {args.refine_steps}")
+    if args.refine_seconds is not None and args.refine_seconds <= 0:
+        raise InputError(f"--refine-seconds must be positive, got {args.refine_seconds}")
     for opt in ("kbps", "stages", "keep_channels"):
         if getattr(args, opt):
             raise InputError(f"--{opt.replace('_', '-')} is for audio; images take -q/--quality")
@@ -443,6 +450,8 @@ def _encode_video(args: argparse.Namespace) -> int:
             raise InputError(f"--{opt.replace('_', '-')} is for audio; video takes -q/--quality and --gop")
     if args.beam != 1:
         raise InputError("--beam is for audio")
+    if args.refine_steps is not None or args.refine_seconds is not None:
+        raise InputError("--refine-steps/--refine-seconds are for images")
     if args.gop is not None and not 1 <= args.gop <= 65536:
         raise InputError(f"--gop must be 1..65536, got {args.gop}")
     _quality_range(args.codec, args.checkpoint, args.quality)
@@ -532,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="audio: beam width of the code search (1 = greedy; more lowers the latent error, same format)")
     p.add_argument("--keep-channels", action="store_true",
                    help="audio: code each channel (default: average the channels to mono)")
+    p.add_argument("--refine-steps", type=int, default=None,
+                   help="images: iterative encoding, N steps of stochastic Gumbel annealing of the latents (same "
+                        "format and decoder; the file is never worse by rate-distortion cost); default 0")
+    p.add_argument("--refine-seconds", type=float, default=None, help="images: stop refining after this many seconds")
+    p.add_argument("--seed", type=int, default=0, help="images: seed of the refinement's noise (deterministic)")
     p.add_argument("--gop", type=int, default=None, help="video: intra period (an I-frame every GOP frames); default 32")
     p.add_argument("--size", default=None, help="video: WxH of a raw .yuv whose name does not give it")
     p.add_argument("--fps", default=None, help="video: frame rate of a raw .yuv or frame folder (e.g. 25 or 30000/1001)")

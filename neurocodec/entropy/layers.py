@@ -117,12 +117,16 @@ class EntropyBottleneck(FactorizedDensity, _TableBuffers):
         if not training or self.quantization == "noise":
             return super().forward(y, training)
         y_hat = quantize_train(y, "ste", self._medians_like(y))
-        values = y_hat.transpose(0, 1).reshape(y.shape[1], 1, -1)
+        return y_hat, self.likelihood_at(y_hat)
+
+    def likelihood_at(self, v: Tensor) -> Tensor:
+        """P(v - 1/2 < Y < v + 1/2) at the given values [B, C, ...] (differentiable in v: rounded,
+        soft-rounded or noisy values alike), bounded below as in training."""
+        values = v.transpose(0, 1).reshape(v.shape[1], 1, -1)
         lik, _, _ = self._likelihood(values)
         if self.use_likelihood_bound:
             lik = self.likelihood_lower_bound(lik)
-        lik = lik.reshape(y_hat.transpose(0, 1).shape).transpose(0, 1)
-        return y_hat, lik
+        return lik.reshape(v.transpose(0, 1).shape).transpose(0, 1)
 
     @torch.no_grad()
     def update(self, force: bool = False, update_quantiles: bool = False) -> bool:

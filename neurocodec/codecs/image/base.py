@@ -98,17 +98,32 @@ class ImageCodec(Codec):
         return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: int, reconstruct: bool = True, gray: bool = False) -> tuple[Payload, Tensor | None]:
+    def compress(self, x: Tensor, quality: int, reconstruct: bool = True, gray: bool = False, refine_steps: int = 0,
+                 refine_seconds: float | None = None, seed: int = 0) -> tuple[Payload, Tensor | None]:
         """Code one image [1, 3, H, W] in [0, 1]: payload and the decoder's reconstruction
         (None with reconstruct=False, which skips the synthesis transform). `gray` records
-        that the source was grayscale (the caller's word: x holds it in all three channels)."""
+        that the source was grayscale (the caller's word: x holds it in all three channels).
+
+        refine_steps: iterative encoding (:mod:`neurocodec.codecs.image.refine`, stochastic
+        Gumbel annealing of the latents, at most `refine_seconds`, noise seeded by `seed`); the
+        file is the best iterate by real rate-distortion cost, never worse than 0 steps, and
+        the decoder is unchanged. 0 gives exactly the unrefined file."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"expected one RGB image [1, 3, H, W], got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         check_size(h, w, InputError)
         self.update()
         q = self.level(quality)
-        sections, y_hat = self.compress_tensor(self.pad(x.contiguous()), q)
+        if refine_steps < 0:
+            raise InputError(f"refine_steps must be 0 or more, got {refine_steps}")
+        if refine_steps:
+            from neurocodec.codecs.image.refine import refine
+
+            with torch.enable_grad():
+                sections, y_hat, self.last_refinement = refine(self, self.pad(x.contiguous()), q, (int(h), int(w)),
+                                                               refine_steps, seconds=refine_seconds, seed=seed)
+        else:
+            sections, y_hat = self.compress_tensor(self.pad(x.contiguous()), q)
         meta: dict[str, Any] = {"height": int(h), "width": int(w), "quality": int(quality)}
         if gray:
             meta["color"] = "gray"
@@ -140,7 +155,8 @@ class ImageCodec(Codec):
         y_hat = self.decompress_tensor(payload.sections, q, (ph, pw))
         return self.synthesize(y_hat, q)[..., :h, :w].clamp(0, 1)
 
-    def encode_image(self, rgb: np.ndarray, quality: int, gray: bool = False) -> bytes:
+    def encode_image(self, rgb: np.ndarray, quality: int, gray: bool = False, refine_steps: int = 0,
+                     refine_seconds: float | None = None, seed: int = 0) -> bytes:
         """uint8 RGB [H, W, 3] -> .bin bytes. `gray=True` (the source was grayscale, e.g.
         ``load_image_info(path).gray``) needs equal channels and marks the file gray; a 2-D
         uint8 [H, W] array is gray too."""
@@ -151,7 +167,8 @@ class ImageCodec(Codec):
             raise InputError(f"expected uint8 RGB [H, W, 3] or gray [H, W], got shape {a.shape}")
         elif gray and not ((a[:, :, 0] == a[:, :, 1]).all() and (a[:, :, 0] == a[:, :, 2]).all()):
             raise InputError("gray=True but the three channels differ: not a grayscale image")
-        payload, _ = self.compress(to_tensor(a), quality, reconstruct=False, gray=gray)
+        payload, _ = self.compress(to_tensor(a), quality, reconstruct=False, gray=gray, refine_steps=refine_steps,
+                                   refine_seconds=refine_seconds, seed=seed)
         return bitstream.dumps(payload)
 
     def decode_payload(self, payload: Payload) -> np.ndarray:
@@ -176,6 +193,21 @@ class ImageCodec(Codec):
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         """Sections -> the quantised latent y_hat of a padded image of `size`."""
+        raise NotImplementedError
+
+    # iterative encoding (neurocodec.codecs.image.refine) needs the encoder split in two, and a
+    # differentiable relaxation of the coding path:
+    def analyze(self, x: Tensor, q: Tensor) -> dict[str, Tensor]:
+        """Padded x -> the continuous latents the encoder codes (e.g. {"y": ..., "z": ...})."""
+        raise NotImplementedError
+
+    def compress_latents(self, latents: dict[str, Tensor], q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        """Code given continuous latents: sections and y_hat (compress_tensor = this o analyze)."""
+        raise NotImplementedError
+
+    def relaxed(self, latents: dict[str, Tensor], q: Tensor, tau: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Soft-rounded latents (SGA at temperature tau) -> (reconstruction, bits), differentiable
+        in the latents, through the fixed synthesis and the entropy model's float simulation."""
         raise NotImplementedError
 
     @torch.no_grad()

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.entropy import integer_nets as inet
+from neurocodec.codecs.image.refine import sga_round
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianMixtureConditional, quantize_train
 from neurocodec.nn.transforms import (
     ResidualBlock,
@@ -157,9 +158,33 @@ class CheckerboardGMM(ImageCodec):
         x_hat = self.synthesize(y_round, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
-    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+    def analyze(self, x: Tensor, q: Tensor) -> dict[str, Tensor]:
         y = self.g_a(x) * self.gains.gain(q)
-        z = self.h_a(y)
+        return {"y": y, "z": self.h_a(y)}
+
+    def relaxed(self, latents: dict[str, Tensor], q: Tensor, tau: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        eb = self.entropy_bottleneck
+        z = latents["z"]
+        z_s = sga_round(z, eb._medians_like(z), tau, generator)
+        hyper = self.h_s.forward_sim(z_s)
+        y_s = sga_round(latents["y"], 0.0, tau, generator)
+        mask = anchor_mask(*y_s.shape[-2:], device=y_s.device)
+        ctx = self.context.forward_sim(y_s * mask)
+
+        def params(c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            p = self._split(self.entropy_parameters.forward_sim(torch.cat([hyper, c], 1)))
+            return p[0], p[1], inet.mixture_weights_float(p[2])
+
+        m5 = mask[..., None]
+        means, scales, weights = (torch.where(m5, a, n) for a, n in zip(params(torch.zeros_like(ctx)), params(ctx)))
+        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(self.gmm.likelihood(y_s, means, scales, weights)).sum()
+        return self.synthesize(y_s, q), bits
+
+    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        return self.compress_latents(self.analyze(x, q), q)
+
+    def compress_latents(self, latents: dict[str, Tensor], q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        y, z = latents["y"], latents["z"]
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
         hyper = self._hyper_int(z_hat)
         y_hat = torch.round(y)

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.entropy import integer_nets as inet
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, quantize_train
+from neurocodec.codecs.image.refine import sga_round
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bin_likelihood, quantize_train
 from neurocodec.nn.transforms import GDN, conv, deconv
 
 
@@ -75,12 +76,27 @@ class MeanScaleHyperprior(ImageCodec):
         x_hat = self.synthesize(y_hat, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
-    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+    def analyze(self, x: Tensor, q: Tensor) -> dict[str, Tensor]:
         y = self.g_a(x) * self.gains.gain(q)
-        z = self.h_a(y)
-        z_bytes, z_hat = self.entropy_bottleneck.compress(z)
-        y_bytes, y_hat = self.gaussian_conditional.compress_int(y, *self.hyper_int(z_hat))
+        return {"y": y, "z": self.h_a(y)}
+
+    def compress_latents(self, latents: dict[str, Tensor], q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        z_bytes, z_hat = self.entropy_bottleneck.compress(latents["z"])
+        y_bytes, y_hat = self.gaussian_conditional.compress_int(latents["y"], *self.hyper_int(z_hat))
         return {"z": z_bytes, "y": y_bytes}, y_hat
+
+    def relaxed(self, latents: dict[str, Tensor], q: Tensor, tau: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        eb, gc = self.entropy_bottleneck, self.gaussian_conditional
+        z = latents["z"]
+        z_s = sga_round(z, eb._medians_like(z), tau, generator)
+        scales, means = self.h_s.forward_sim(z_s).chunk(2, 1)
+        y_s = sga_round(latents["y"], means, tau, generator)
+        y_lik = bin_likelihood(gc.family, y_s, means, gc.lower_bound_scale(scales)).clamp_min(gc.likelihood_bound)
+        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(y_lik).sum()
+        return self.synthesize(y_s, q), bits
+
+    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        return self.compress_latents(self.analyze(x, q), q)
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
         zh, zw = latent_size(size, 64)
