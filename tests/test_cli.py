@@ -153,7 +153,7 @@ def test_interrupt_leaves_no_partial_file(tmp_path, ckpt, monkeypatch, capsys):
     img = _png(tmp_path / "img.png")
     from neurocodec.codecs.image.base import ImageCodec
 
-    def interrupted(self, rgb, quality, gray=False):  # noqa: ANN001, ANN202
+    def interrupted(self, rgb, quality, gray=False, **refine):  # noqa: ANN001, ANN003, ANN202
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ImageCodec, "encode_image", interrupted)
