@@ -10,7 +10,8 @@ from pathlib import Path
 from neurocodec.errors import InputError
 
 # name -> modality; the registry builds them (a test keeps the two in step)
-CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "dac": "audio", "snac": "audio", "hytip": "video"}
+CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "shallow-2l": "image", "shallow-jpeg": "image",
+                          "dac": "audio", "snac": "audio", "hytip": "video"}
 
 # Shipped checkpoints: $NEUROCODEC_CHECKPOINTS, else checkpoints/ of the checkout.
 CHECKPOINT_DIR = Path(os.environ.get("NEUROCODEC_CHECKPOINTS") or Path(__file__).resolve().parents[2] / "checkpoints")

@@ -100,3 +100,30 @@ class ResidualBlockUpsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.igdn(self.conv(self.leaky_relu(self.subpel_conv(x))))
         return out + self.upsample(x)
+
+
+class ResidualBottleneck(nn.Module):
+    """ELIC's residual bottleneck (He et al. 2022): 1x1 to half width, 3x3, 1x1 back, ReLUs,
+    plus the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        mid = max(channels // 2, 1)
+        self.body = nn.Sequential(conv1x1(channels, mid), nn.ReLU(inplace=True), conv3x3(mid, mid), nn.ReLU(inplace=True),
+                                  conv1x1(mid, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class AttentionBlock(nn.Module):
+    """Simplified attention of Cheng et al. 2020 (no non-local part): a trunk of three residual
+    units and a mask branch of three residual units, 1x1 and sigmoid; x + trunk * mask."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(*(ResidualBottleneck(channels) for _ in range(3)))
+        self.mask = nn.Sequential(*(ResidualBottleneck(channels) for _ in range(3)), conv1x1(channels, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.trunk(x) * torch.sigmoid(self.mask(x))

@@ -15,10 +15,11 @@ from neurocodec.codecs import registry
 from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, NeurocodecError
 
 
-@pytest.fixture(scope="module", params=["hyperprior", "gmm"])
+@pytest.fixture(scope="module", params=["hyperprior", "gmm", "shallow-2l", "shallow-jpeg"])
 def codec(request):
     torch.manual_seed(0)
-    c = registry.build(request.param, N=16, M=24, qualities=3).eval()
+    extra = {"A": 16} if request.param.startswith("shallow") else {}
+    c = registry.build(request.param, N=16, M=24, qualities=3, **extra).eval()
     c.update()
     return c
 

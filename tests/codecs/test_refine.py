@@ -43,6 +43,20 @@ def test_refinement_lowers_the_cost_on_a_photo(photo):
     assert r.cost_best < 0.99 * r.cost_start, r  # at least 1 % lower lambda*D + R
 
 
+@pytest.mark.parametrize("name", ["shallow-2l", "shallow-jpeg"])
+def test_refinement_works_for_the_shallow_codecs(name, crop):
+    torch.manual_seed(0)
+    codec = __import__("neurocodec.codecs.registry", fromlist=["build"]).build(name, N=16, M=24, A=16, qualities=3).eval()
+    with torch.no_grad():  # give the untrained levels real gains, so that there is something to code
+        codec.gains.log_gain.fill_(3.0)
+    codec.refresh_hash()
+    plain = bitstream.dumps(codec.compress(crop, 2, reconstruct=False)[0])
+    assert bitstream.dumps(codec.compress(crop, 2, reconstruct=False, refine_steps=0)[0]) == plain
+    p, x_hat = codec.compress(crop, 2, refine_steps=10)
+    assert codec.last_refinement.cost_best <= codec.last_refinement.cost_start
+    assert torch.equal(codec.decompress(bitstream.loads(bitstream.dumps(p))), x_hat)
+
+
 def test_time_limit_and_bad_arguments(crop):
     codec = shipped("hyperprior")
     codec.compress(crop, 2, refine_steps=10_000, refine_seconds=0.5)

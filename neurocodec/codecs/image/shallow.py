@@ -1,0 +1,87 @@
+"""Shallow-decoder image codecs (Yang & Mandt, "Computationally-efficient neural image
+compression with shallow decoders", ICCV 2023): a strong analysis transform, a mean-scale
+hyperprior, and a synthesis of one or two layers, so that decoding costs a few kFLOP per pixel.
+The gap a weak decoder leaves is closed at encoding time by iterative encoding
+(:mod:`neurocodec.codecs.image.refine`, ``--refine-steps``).
+
+- Analysis (ELIC-style, He et al. 2022): 5x5 stride-2 convolutions with residual bottleneck
+  blocks and two simplified attention blocks; latent y [B, M, H/16, W/16].
+- Hyperprior: the layout of :class:`~neurocodec.codecs.image.hyperprior.MeanScaleHyperprior`
+  (h_a float; h_s an integer network emitting Q12 scales and Q8 means: portable files), so
+  that it can start from the shipped hyperprior's weights when N and M match.
+- Synthesis ``shallow-2l``: transposed conv k13/s8 to 12 channels with IGDN, plus a linear
+  transposed conv of the same shape (a residual path), then transposed conv k5/s2 to RGB.
+- Synthesis ``shallow-jpeg``: one transposed conv k18/s16 (a learned "JPEG-like" basis).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from neurocodec.codecs.image.hyperprior import MeanScaleHyperprior
+from neurocodec.nn.transforms import GDN, AttentionBlock, ResidualBottleneck, conv
+
+
+def _deconv(in_ch: int, out_ch: int, k: int, s: int) -> nn.ConvTranspose2d:
+    """Transposed convolution that multiplies the size by s exactly (k >= s, k - s even or odd)."""
+    pad = (k - s + 1) // 2
+    return nn.ConvTranspose2d(in_ch, out_ch, k, stride=s, padding=pad, output_padding=2 * pad - (k - s))
+
+
+class TwoLayerSynthesis(nn.Module):
+    """shallow-2l: y [B, M, h, w] -> RGB [B, 3, 16h, 16w]."""
+
+    def __init__(self, M: int, hidden: int = 12) -> None:
+        super().__init__()
+        self.up = _deconv(M, hidden, 13, 8)
+        self.igdn = GDN(hidden, inverse=True)
+        self.linear = _deconv(M, hidden, 13, 8)
+        self.out = _deconv(hidden, 3, 5, 2)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.out(self.igdn(self.up(y)) + self.linear(y))
+
+
+class ShallowDecoderCodec(MeanScaleHyperprior):
+    """The shallow-decoder codec; `synthesis` is "2l" or "jpeg" (the registered names are
+    ``shallow-2l`` and ``shallow-jpeg``)."""
+
+    synthesis_kind = "2l"
+
+    def __init__(self, N: int = 64, M: int = 96, A: int = 96, qualities: int = 6,
+                 lambdas: tuple[float, ...] | None = None) -> None:
+        super().__init__(N=N, M=M, qualities=qualities, lambdas=lambdas)
+        self.config["A"] = A
+        self.g_a = nn.Sequential(
+            conv(3, A), ResidualBottleneck(A), ResidualBottleneck(A),
+            conv(A, A), ResidualBottleneck(A), ResidualBottleneck(A), AttentionBlock(A),
+            conv(A, A), ResidualBottleneck(A), ResidualBottleneck(A),
+            conv(A, M), AttentionBlock(M),
+        )
+        self.g_s = TwoLayerSynthesis(M) if self.synthesis_kind == "2l" else _deconv(M, 3, 18, 16)
+
+    @torch.no_grad()
+    def init_from_hyperprior(self, other: MeanScaleHyperprior) -> list[str]:
+        """Copy the hyperprior parts (h_a, h_s, factorised prior, gains) of a trained
+        mean-scale hyperprior whose shapes match; returns the names of the copied parts."""
+        done = []
+        for name in ("h_a", "h_s", "entropy_bottleneck", "gains"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            try:
+                mine.load_state_dict(theirs.state_dict())
+            except RuntimeError:  # another N or M
+                continue
+            done.append(name)
+        self.refresh_hash()
+        return done
+
+
+class ShallowTwoLayer(ShallowDecoderCodec):
+    name = "shallow-2l"
+    synthesis_kind = "2l"
+
+
+class ShallowJPEG(ShallowDecoderCodec):
+    name = "shallow-jpeg"
+    synthesis_kind = "jpeg"
