@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from neurocodec.codecs import registry
 from neurocodec.codecs.video.hytip import HyTIP
 from neurocodec.codecs.video.motion import pyramid_flow, resize_flow, warp
+from neurocodec.train.image_module import ImageCodecModule
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,6 @@ class VideoCodecModule(L.LightningModule):
             self.log_dict({f"val/bpp_q{level + 1}": r["bpp"].mean() * xp.shape[-2] * xp.shape[-1] / (h * w),
                            f"val/psnr_q{level + 1}": -10 * torch.log10(r["mse"].mean())}, batch_size=x.shape[0], sync_dist=True)
 
-    def configure_optimizers(self):  # noqa: ANN201 - Lightning's union type
-        aux_params = [p for n, p in self.codec.named_parameters() if n.endswith("quantiles")]
-        main_params = [p for n, p in self.codec.named_parameters() if not n.endswith("quantiles")]
-        opt = torch.optim.Adam(main_params, lr=self.hparams.lr)
-        aux = torch.optim.Adam(aux_params, lr=self.hparams.aux_lr)
-        if self.hparams.lr_drop_steps:
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.hparams.lr_drop_steps, gamma=0.1)
-            return [opt, aux], [{"scheduler": sched, "interval": "step"}]
-        return [opt, aux]
+    # Adam on everything but the factorised priors' quantiles, which have their own optimiser;
+    # the optional step drops of the learning rate: the image module's, unchanged
+    configure_optimizers = ImageCodecModule.configure_optimizers
