@@ -32,14 +32,23 @@ class ImageCodecModule(L.LightningModule):
         distortion: Literal["mse", "ms-ssim"] = "mse",
         lr_drop_steps: list[int] | None = None,
         init_from: str | None = None,
+        init_hyperprior_from: str | None = None,
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
-        with another learning rate; --ckpt_path instead resumes a run exactly."""
+        with another learning rate; --ckpt_path instead resumes a run exactly.
+        init_hyperprior_from: a trained mean-scale hyperprior whose hyperprior parts (h_a, h_s,
+        factorised prior, gains) start a codec that has them with the same shapes (the shallow
+        codecs' ``init_from_hyperprior``)."""
         super().__init__()
         self.save_hyperparameters()
         self.codec: ImageCodec = registry.build(codec, **(codec_config or {}))
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
+            self.codec.train()
+        elif init_hyperprior_from:
+            if not hasattr(self.codec, "init_from_hyperprior"):
+                raise ValueError(f"{codec} cannot start from a hyperprior's parts")
+            self.codec.init_from_hyperprior(registry.load(init_hyperprior_from))
             self.codec.train()
         self.automatic_optimization = False
         # Under DDP: the factorised prior's quantiles are trained by their own auxiliary loss,

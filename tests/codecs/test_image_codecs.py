@@ -200,3 +200,14 @@ def test_unknown_color_is_refused(codec, color):
         codec.decode_image(bitstream.dumps(payload))
     payload.metadata["color"] = "rgb"  # explicit rgb is the default
     assert codec.decode_payload(payload).shape == (8, 8, 3)
+
+
+def test_shallow_codec_starts_from_the_hyperprior_parts():
+    from tests.codecs.conftest import shipped
+
+    hp = shipped("hyperprior")
+    s = registry.build("shallow-2l", N=hp.N, M=hp.M, A=16)
+    assert s.init_from_hyperprior(hp) == ["h_a", "h_s", "entropy_bottleneck", "gains"]
+    assert torch.equal(s.h_s[4].weight, hp.h_s[4].weight) and torch.equal(s.gains.log_gain, hp.gains.log_gain)
+    other = registry.build("shallow-jpeg", N=16, M=24, A=16)
+    assert other.init_from_hyperprior(hp) == []  # other shapes: nothing copied

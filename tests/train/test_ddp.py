@@ -24,13 +24,15 @@ SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml", "hytip.yaml"}  #
 TINY = {"hyperprior": "{N: 8, M: 8, qualities: 2}", "gmm": "{N: 8, M: 12, K: 2, qualities: 2}",
         "dac": "{enc_channels: 4, dec_channels: 16, latent: 8, n_q: 3, codebook_size: 64}",
         "snac": "{enc_channels: 4, dec_channels: 16, latent: 8, codebook_size: 64}",
-        "hytip": "{N: 8, M: 8, Nm: 8, Mm: 8, ctx: [4, 4, 4]}"}
+        "hytip": "{N: 8, M: 8, Nm: 8, Mm: 8, ctx: [4, 4, 4]}", "shallow": "{N: 8, M: 8, A: 8, qualities: 2}"}
 
 
 def _codec_of(cfg: Path) -> str:
     text = cfg.read_text()
     if "video_module" in text:
         return "hytip"
+    if "codec: shallow" in text:
+        return "shallow"
     for name in ("snac", "dac", "gmm"):
         if f"codec: {name}" in text:
             return name
