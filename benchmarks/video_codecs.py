@@ -44,6 +44,7 @@ from neurocodec.codecs.video.stream import VideoDecoder, VideoEncoder, unpack_st
 from neurocodec.data import data_path
 from neurocodec.evaluate.baselines.video import classical_video_codec
 from neurocodec.io.images import to_tensor
+from neurocodec.codecs.video.motion import pyramid_flow, resize_flow, warp
 from neurocodec.io.video import probe, read_rgb, read_yuv420
 
 CLIP = ("video", "hevc_ctc", "BasketballPass_416x240_first100_png")
@@ -173,6 +174,33 @@ def decode_breakdown(codec, frames: list[np.ndarray], quality: int) -> dict:
             "buffer_full_res_channels": buf.full_res_channels}
 
 
+@torch.no_grad()
+def motion_quality(codec, frames: list[np.ndarray], quality: int) -> dict:
+    """How much the coded motion carries: mean PSNR (dB) against each P-frame of the previous
+    decoded frame copied, warped by the encoder's estimated flow, and warped by the decoded
+    flow (eval mode: the coder's exact parameters)."""
+    torch.set_num_threads(1)
+    q = codec.level(quality)
+    x = [hytip_mod.HyTIP.pad(to_tensor(f)) for f in frames]
+    h, w = frames[0].shape[:2]
+    qi = codec.intra_level(q)
+    buf = codec.reset(codec.intra.synthesize(codec.intra.compress_tensor(x[0], qi)[1], qi).clamp(0, 1))
+
+    def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(-10 * torch.log10(((a.clamp(0, 1) - b)[..., :h, :w] ** 2).mean()))
+
+    out: dict[str, list[float]] = {"copy": [], "estimated_flow": [], "decoded_flow": []}
+    size = x[0].shape[-2:]
+    for cur in x[1:]:
+        est = pyramid_flow(cur, buf.frame)
+        nxt = codec(cur, buf, q, est)["buffer"]
+        out["copy"].append(psnr(buf.frame, cur))
+        out["estimated_flow"].append(psnr(warp(buf.frame, resize_flow(est, size)), cur))
+        out["decoded_flow"].append(psnr(warp(buf.frame, resize_flow(nxt.flow, size)), cur))
+        buf = nxt
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
 _MEMORY_SCRIPT = """
 import io, resource, sys, json
 from fractions import Fraction
@@ -232,6 +260,7 @@ def main() -> None:
                            "intra_parameters": sum(p.numel() for p in codec.intra.parameters())}}
     res["hytip"]["speed"] = [time_learned(codec, rgb, t, args.gop, args.quality) for t in (1, 2)]
     res["hytip"]["decode"] = decode_breakdown(codec, rgb[: min(6, len(rgb))], args.quality)
+    res["hytip"]["motion_psnr_db"] = motion_quality(codec, rgb[: min(8, len(rgb))], args.quality)
     res["peers"] = {name: time_peer(name, yuv, info, 1, args.gop, args.qp) for name in PEERS}
     lengths = [int(v) for v in args.memory_lengths.split(",") if v]
     res["hytip"]["memory"] = peak_memory(args.checkpoint, lengths)
@@ -258,6 +287,9 @@ def main() -> None:
     print(f"I-frame decode: {d['i_frame']['kflop_per_px']:.1f} kFLOP/px; parameters {params / 1e6:.2f} M "
           f"(+{res['hytip']['intra_parameters'] / 1e6:.2f} M I-frame codec); buffer {d['buffer_full_res_channels']:.2f} "
           "full-resolution channels")
+    mq = res["hytip"]["motion_psnr_db"]
+    print(f"previous decoded frame vs the P-frame (PSNR): copied {mq['copy']:.2f} dB, warped by the estimated flow "
+          f"{mq['estimated_flow']:.2f} dB, by the decoded flow {mq['decoded_flow']:.2f} dB")
     for m in res["hytip"]["memory"]:
         print(f"peak RSS, encode+decode of {m['frames']:>3} frames: {m['peak_rss_mb']:.0f} MB")
     out = Path(args.out)

@@ -209,8 +209,9 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
     from neurocodec.codecs.catalog import CODECS
 
-    if CODECS.get(bitstream.read_header(job.src).codec) == "video":  # read frame by frame
-        return _decode_video(job, args)
+    header = bitstream.read_header(job.src)
+    if CODECS.get(header.codec) == "video":  # read frame by frame
+        return _decode_video(job, args, header.codec)
     data = job.src.read_bytes()
     payload = bitstream.loads(data)  # a bad file fails here, before the model loads
     name = payload.codec
@@ -296,6 +297,15 @@ def _check_report(args: argparse.Namespace) -> None:
             raise InputError(f"--report {r}: folder {r.parent} does not exist")
 
 
+def _resolve_quality(args: argparse.Namespace, codec) -> None:  # noqa: ANN001
+    """Default -q to 3 (or the top level of a checkpoint with fewer); check it against the
+    loaded checkpoint's levels."""
+    if args.quality is None:
+        args.quality = min(3, codec.num_qualities)
+    if args.quality > codec.num_qualities:
+        raise InputError(f"--quality must be 1..{codec.num_qualities} for this checkpoint, got {args.quality}")
+
+
 def _encode_audio(args: argparse.Namespace) -> int:
     from neurocodec.codecs.catalog import check_name
 
@@ -347,11 +357,7 @@ def _encode(args: argparse.Namespace) -> int:
         from neurocodec.io.images import load_image_info
 
         _PROBED[jobs[0].src] = load_image_info(jobs[0].src)
-    codec = _load_codec(args.codec, args.checkpoint)
-    if args.quality is None:
-        args.quality = min(3, codec.num_qualities)
-    if args.quality > codec.num_qualities:
-        raise InputError(f"--quality must be 1..{codec.num_qualities} for this checkpoint, got {args.quality}")
+    _resolve_quality(args, _load_codec(args.codec, args.checkpoint))
     return _run_jobs(jobs, _encode_one, args, "encode", args.codec)
 
 
@@ -419,17 +425,15 @@ def _encode_video_one(job: Job, args: argparse.Namespace) -> Outcome:
                    width=info.width, height=info.height, duration=round(dur, 4), kbps=round(8 * n / dur / 1000, 3))
 
 
-def _decode_video(job: Job, args: argparse.Namespace) -> Outcome:
+def _decode_video(job: Job, args: argparse.Namespace, codec_name: str) -> Outcome:
     from neurocodec.codecs.video.stream import VideoDecoder
     from neurocodec.io.video import VideoWriter
 
     if job.dst.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES | {""}:
         raise InputError(f"{job.src} holds a video; write it as {', '.join(sorted(VIDEO_OUTPUT_SUFFIXES))} or a folder "
                          f"of PNG frames (a name without an extension), not {job.dst.suffix!r}")
+    codec = _load_codec(codec_name, args.checkpoint)
     with open(job.src, "rb") as f:
-        header = bitstream.StreamReader(f, max_sections=bitstream._MAX_SECTIONS_STREAM)  # fails before the model loads
-        codec = _load_codec(header.codec, args.checkpoint)
-        f.seek(0)
         dec = VideoDecoder(codec, f)
         with VideoWriter(job.dst, dec.width, dec.height, dec.fps, policy=dec.metadata.get("color"), force=args.force) as w:
             for frame in dec:
@@ -472,11 +476,7 @@ def _encode_video(args: argparse.Namespace) -> int:
                     {".bin"}, args.force, "encode", _checkpoint_inputs(args))
     if len(jobs) == 1:  # one clip: probe it before torch and the model load
         _PROBED[jobs[0].src] = probe(jobs[0].src, **opts)
-    codec = _load_codec(args.codec, args.checkpoint)
-    if args.quality is None:
-        args.quality = min(3, codec.num_qualities)
-    if args.quality > codec.num_qualities:
-        raise InputError(f"--quality must be 1..{codec.num_qualities} for this checkpoint, got {args.quality}")
+    _resolve_quality(args, _load_codec(args.codec, args.checkpoint))
     return _run_jobs(jobs, _encode_video_one, args, "encode", args.codec)
 
 

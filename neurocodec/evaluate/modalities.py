@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neurocodec.errors import CheckpointNotFoundError, InputError
+from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,35 @@ class Modality:
     def __post_init__(self) -> None:
         if self.evaluate is None and (self.encode is None or self.decode is None):
             raise TypeError(f"modality {self.name!r} needs encode and decode, or evaluate")
+
+
+def load_neural_codec(name: str, modality: str) -> tuple[Any, str]:
+    """A trained codec of `modality` by name (its shipped checkpoint) or from a checkpoint path
+    (.pt of ``neurocodec export`` or a Lightning .ckpt), and where its weights came from.
+    CodecUnavailableError when the name is unknown or its checkpoint does not exist yet;
+    InputError when the checkpoint holds a codec of another modality."""
+    from neurocodec.codecs.catalog import CODECS
+
+    p = Path(name)
+    is_path = p.suffix in (".pt", ".ckpt") or p.is_file()
+    if not is_path and CODECS.get(name) != modality:
+        known = sorted(n for n, m in CODECS.items() if m == modality)
+        raise CodecUnavailableError(f"unknown {modality} codec {name!r} (neural: {', '.join(known)}, or a checkpoint path)")
+    try:
+        from neurocodec.codecs import registry
+    except ImportError as e:
+        raise CodecUnavailableError(f"{modality} codec {name!r}: the neural codec registry cannot be imported ({e})") \
+            from None
+    try:
+        codec = registry.load(name)
+    except CheckpointNotFoundError as e:
+        raise CodecUnavailableError(f"{modality} codec {name!r} is not available: {e}") from None
+    if codec.modality != modality:
+        raise InputError(f"{name} holds the {codec.modality} codec {codec.name!r}, not a{'n' if modality[0] in 'aeiou' else ''} "
+                         f"{modality} codec")
+    if not is_path and codec.name != name:
+        raise NeurocodecError(f"checkpoint for {name!r} holds codec {codec.name!r}")
+    return codec, str(registry.checkpoint_path(name))
 
 
 _MODALITIES: dict[str, Modality] = {}

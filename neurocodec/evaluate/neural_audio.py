@@ -9,15 +9,14 @@ decodes), so the encode time does not include a decode.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecError
+from neurocodec.errors import InputError
 from neurocodec.evaluate.baselines.audio import SAMPLE_RATE, check_audio, fit_length
 from neurocodec.evaluate.baselines.libs import check_quality
-from neurocodec.evaluate.modalities import CodecUnavailableError
+from neurocodec.evaluate.modalities import load_neural_codec
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +89,5 @@ def load_neural_audio_codec(name: str) -> NeuralAudioCodec:
     """A trained audio codec by name (its shipped checkpoint) or from a checkpoint path (.pt of
     ``neurocodec export`` or a Lightning .ckpt). CodecUnavailableError when the name is unknown
     or its checkpoint does not exist yet."""
-    from neurocodec.codecs.catalog import CODECS
-
-    p = Path(name)
-    is_path = p.suffix in (".pt", ".ckpt") or p.is_file()
-    if not is_path and CODECS.get(name) != "audio":
-        known = sorted(n for n, m in CODECS.items() if m == "audio")
-        raise CodecUnavailableError(f"unknown audio codec {name!r} (neural: {', '.join(known)}, or a checkpoint path)")
-    try:
-        from neurocodec.codecs import registry
-    except ImportError as e:
-        raise CodecUnavailableError(f"audio codec {name!r}: the neural codec registry cannot be imported ({e})") \
-            from None
-    try:
-        codec = registry.load(name)
-    except CheckpointNotFoundError as e:
-        raise CodecUnavailableError(f"audio codec {name!r} is not available: {e}") from None
-    if codec.modality != "audio":
-        raise InputError(f"{name} holds the {codec.modality} codec {codec.name!r}, not an audio codec")
-    if not is_path and codec.name != name:
-        raise NeurocodecError(f"checkpoint for {name!r} holds codec {codec.name!r}")
-    return NeuralAudioCodec(codec, str(registry.checkpoint_path(name)))
+    codec, source = load_neural_codec(name, "audio")
+    return NeuralAudioCodec(codec, source)

@@ -21,7 +21,6 @@ import io
 import logging
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ import numpy as np
 from neurocodec.errors import CheckpointNotFoundError, InputError, NeurocodecError
 from neurocodec.evaluate.baselines.libs import check_quality
 from neurocodec.evaluate.baselines.video import DEFAULT_GOP, EncodedVideo
-from neurocodec.evaluate.modalities import CodecUnavailableError
+from neurocodec.evaluate.modalities import CodecUnavailableError, load_neural_codec
 
 log = logging.getLogger(__name__)
 
@@ -43,32 +42,17 @@ def _torch_version() -> dict[str, Any]:
     return {"torch": torch.__version__}
 
 
-class NeuralVideoCodec:
-    """A trained :class:`~neurocodec.codecs.video.hytip.HyTIP` behind the runner's video adapter
-    interface: an I frame every `gop` frames (the image codec the model was trained with), P
-    frames otherwise. `source`: where its weights came from (a checkpoint path)."""
+class _TrainedVideoAdapter:
+    """What the two adapters share: the codec, its levels 1..Q, where its weights came from."""
 
     video_input = "rgb"
-    size_note = ("whole neurocodec video .bin file (container header, per-frame sections with their framing and "
-                 "CRC32 included)")
 
-    def __init__(self, codec: Any, source: str = "", gop: int = DEFAULT_GOP) -> None:
-        if codec.modality != "video":
-            raise InputError(f"{codec.name} is a {codec.modality} codec, not a video codec")
+    def __init__(self, codec: Any, source: str) -> None:
         self.codec = codec.eval()
-        self.gop = check_gop(gop)
-        self.name: str = codec.name
         n = int(codec.num_qualities)
         self.qualities = list(range(1, n + 1))
         self.quality_range = (1, n)
-        self.label = f"{_LABELS.get(codec.name, codec.name)} (neurocodec, intra period {self.gop})"
-        self.quality_meaning = (f"quality level 1..{n} (higher = more bits); I frames by {codec.intra.name} at its "
-                                f"levels {list(codec.intra_qualities)}")
         self.source = source
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {**dict(self.codec.config), "intra_period": self.gop, "motion": "pyramid", "bframes": 0}
 
     @property
     def versions(self) -> dict[str, Any]:
@@ -76,6 +60,31 @@ class NeuralVideoCodec:
 
     def weights_hash(self) -> str:
         return self.codec.weights_hash().hex()
+
+
+class NeuralVideoCodec(_TrainedVideoAdapter):
+    """A trained :class:`~neurocodec.codecs.video.hytip.HyTIP` behind the runner's video adapter
+    interface: an I frame every `gop` frames (the image codec the model was trained with), P
+    frames otherwise. `source`: where its weights came from (a checkpoint path)."""
+
+    size_note = ("whole neurocodec video .bin file (container header, per-frame sections with their framing and "
+                 "CRC32 included)")
+
+    def __init__(self, codec: Any, source: str = "", gop: int = DEFAULT_GOP) -> None:
+        if codec.modality != "video":
+            raise InputError(f"{codec.name} is a {codec.modality} codec, not a video codec")
+        super().__init__(codec, source)
+        self.gop = check_gop(gop)
+        self.name: str = codec.name
+        n = self.quality_range[1]
+        self.label = f"{_LABELS.get(codec.name, codec.name)} (neurocodec, intra period {self.gop})"
+        self.quality_meaning = (f"quality level 1..{n} (higher = more bits); I frames by {codec.intra.name} at its "
+                                f"levels {list(codec.intra_qualities)}")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {**dict(self.codec.config), "intra_period": self.gop, "motion": "pyramid", "bframes": 0}
+
 
     def encode_video(self, frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, quality: int,
                      n_frames: int, color: dict[str, Any] | None = None) -> EncodedVideo:
@@ -110,35 +119,24 @@ class NeuralVideoCodec:
         yield from dec
 
 
-class ImageIntraVideoCodec:
+class ImageIntraVideoCodec(_TrainedVideoAdapter):
     """A trained image codec coding every frame of a clip on its own (all I frames): a learned
     "motion JPEG". `quality` is the image codec's level."""
 
-    video_input = "rgb"
     size_note = "sum of the frames' neurocodec image .bin files (each with its container header)"
 
     def __init__(self, codec: Any, source: str = "") -> None:
         if codec.modality != "image":
             raise InputError(f"{codec.name} is a {codec.modality} codec, not an image codec")
-        self.codec = codec.eval()
+        super().__init__(codec, source)
         self.name = f"{codec.name}{INTRA_SUFFIX}"
-        n = int(codec.num_qualities)
-        self.qualities = list(range(1, n + 1))
-        self.quality_range = (1, n)
         self.label = f"{codec.name} intra (neurocodec image codec, every frame)"
-        self.quality_meaning = f"the image codec's quality level 1..{n} (higher = more bits)"
-        self.source = source
+        self.quality_meaning = f"the image codec's quality level 1..{self.quality_range[1]} (higher = more bits)"
 
     @property
     def settings(self) -> dict[str, Any]:
         return {"image_codec": self.codec.name, **dict(self.codec.config), "intra_period": 1}
 
-    @property
-    def versions(self) -> dict[str, Any]:
-        return _torch_version()
-
-    def weights_hash(self) -> str:
-        return self.codec.weights_hash().hex()
 
     def encode_video(self, frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, quality: int,
                      n_frames: int, color: dict[str, Any] | None = None) -> EncodedVideo:
@@ -174,27 +172,8 @@ def load_neural_video_codec(name: str, gop: int = DEFAULT_GOP) -> NeuralVideoCod
     """The trained video codec by name (its shipped checkpoint) or from a checkpoint path (.pt of
     ``neurocodec export`` or a Lightning .ckpt). CodecUnavailableError when the name is unknown
     or its checkpoint does not exist yet."""
-    from neurocodec.codecs.catalog import CODECS
-
-    p = Path(name)
-    is_path = p.suffix in (".pt", ".ckpt") or p.is_file()
-    if not is_path and CODECS.get(name) != "video":
-        known = sorted(n for n, m in CODECS.items() if m == "video")
-        raise CodecUnavailableError(f"unknown video codec {name!r} (neural: {', '.join(known)}, or a checkpoint path)")
-    try:
-        from neurocodec.codecs import registry
-    except ImportError as e:
-        raise CodecUnavailableError(f"video codec {name!r}: the neural codec registry cannot be imported ({e})") \
-            from None
-    try:
-        codec = registry.load(name)
-    except CheckpointNotFoundError as e:
-        raise CodecUnavailableError(f"video codec {name!r} is not available: {e}") from None
-    if codec.modality != "video":
-        raise InputError(f"{name} holds the {codec.modality} codec {codec.name!r}, not a video codec")
-    if not is_path and codec.name != name:
-        raise NeurocodecError(f"checkpoint for {name!r} holds codec {codec.name!r}")
-    return NeuralVideoCodec(codec, str(registry.checkpoint_path(name)), gop)
+    codec, source = load_neural_codec(name, "video")
+    return NeuralVideoCodec(codec, source, gop)
 
 
 def load_image_intra_codec(name: str) -> ImageIntraVideoCodec:

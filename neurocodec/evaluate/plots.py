@@ -123,6 +123,16 @@ def clip_curve(r: np.ndarray, v: np.ndarray, lo: float, hi: float) -> tuple[np.n
     return np.asarray(rr, dtype=np.float64), np.asarray(vv, dtype=np.float64), np.asarray(real, dtype=bool)
 
 
+def _finish(fig: "Figure", title: str | None, out: str | Path | None) -> "Figure":
+    """Title the figure and write it to `out` (its folder made), when given."""
+    if title:
+        fig.suptitle(title)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=130)
+    return fig
+
+
 def plot_rd(curves: list[Curve], modality: str = "image", keys: list[str] | None = None, title: str | None = None,
             out: str | Path | None = None, xmax: float | None = None) -> "Figure":
     """One panel per quality value (default: the modality's plotted values, e.g. PSNR-RGB and
@@ -172,12 +182,7 @@ def plot_rd(curves: list[Curve], modality: str = "image", keys: list[str] | None
             ax.legend(fontsize=7, loc="lower right" if key not in desc or desc[key].higher_is_better else "upper right")
     if title is None:
         title = default_title(curves, mod.items_name)
-    if title:
-        fig.suptitle(title)
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=130)
-    return fig
+    return _finish(fig, title, out)
 
 
 def plot_rd_items(curves: list[Curve], key: str | None = None, items: list[str] | None = None,
@@ -224,12 +229,7 @@ def plot_rd_items(curves: list[Curve], key: str | None = None, items: list[str] 
         fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=7)
     if title is None:
         title = default_title(measured, get_modality(modality).items_name)
-    if title:
-        fig.suptitle(title)
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=130)
-    return fig
+    return _finish(fig, title, out)
 
 
 def plot_frames(series: list[tuple[str, dict]], key: str = "psnr_rgb", title: str | None = None,
@@ -264,9 +264,4 @@ def plot_frames(series: list[tuple[str, dict]], key: str = "psnr_rgb", title: st
         ax.grid(True, alpha=0.3)
     if series:
         top.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=130)
-    return fig
+    return _finish(fig, title, out)

@@ -86,9 +86,9 @@ class CheckerboardGMM(ImageCodec):
         return p.reshape(b, 3, self.K, self.M, h, w).permute(1, 0, 3, 4, 5, 2)
 
     def _params(self, hyper: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Training: mixture parameters [B, M, H, W, K] each (means, scales, softmax weights) from
-        the integer networks' float simulation."""
-        p = self._split(self.entropy_parameters(torch.cat([hyper, ctx], 1)))
+        """Training and refinement: mixture parameters [B, M, H, W, K] each (means, scales, softmax
+        weights) from the integer networks' float simulation."""
+        p = self._split(self.entropy_parameters.forward_sim(torch.cat([hyper, ctx], 1)))
         return p[0], p[1], inet.mixture_weights_float(p[2])
 
     # ---- exact path: the parameters are computed only where each pass codes -------------------
@@ -170,13 +170,8 @@ class CheckerboardGMM(ImageCodec):
         y_s = sga_round(latents["y"], 0.0, tau, generator)
         mask = anchor_mask(*y_s.shape[-2:], device=y_s.device)
         ctx = self.context.forward_sim(y_s * mask)
-
-        def params(c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-            p = self._split(self.entropy_parameters.forward_sim(torch.cat([hyper, c], 1)))
-            return p[0], p[1], inet.mixture_weights_float(p[2])
-
-        m5 = mask[..., None]
-        means, scales, weights = (torch.where(m5, a, n) for a, n in zip(params(torch.zeros_like(ctx)), params(ctx)))
+        pa, pn = self._params(hyper, torch.zeros_like(ctx)), self._params(hyper, ctx)
+        means, scales, weights = (torch.where(mask[..., None], a, n) for a, n in zip(pa, pn))
         bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(self.gmm.likelihood(y_s, means, scales, weights)).sum()
         return self.synthesize(y_s, q), bits
 

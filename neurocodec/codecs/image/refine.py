@@ -113,9 +113,8 @@ def refine(codec, x: Tensor, q: Tensor, size: tuple[int, int], steps: int, lr: f
             if out_of_time:
                 break
     finally:
-        codec.train(was_training)
-        if not was_training:
-            codec.eval()
+        if was_training:
+            codec.train()
     res.seconds = time.perf_counter() - t0
     if not math.isfinite(res.cost_best):
         raise RuntimeError("refinement diverged")

@@ -73,9 +73,6 @@ class Buffer:
     latent: Tensor
     motion_latent: Tensor
 
-    def detach(self) -> "Buffer":
-        return Buffer(*(t.detach() for t in self.as_tuple()))
-
     def as_tuple(self) -> tuple[Tensor, ...]:
         return (self.frame, self.feature, self.flow, self.motion_feature, self.latent, self.motion_latent)
 
