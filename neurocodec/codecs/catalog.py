@@ -10,7 +10,7 @@ from pathlib import Path
 from neurocodec.errors import InputError
 
 # name -> modality; the registry builds them (a test keeps the two in step)
-CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "shallow-2l": "image", "shallow-jpeg": "image",
+CODECS: dict[str, str] = {"hyperprior": "image", "gmm": "image", "shallow-2l": "image", "shallow-jpeg": "image", "mambaic": "image",
                           "dac": "audio", "snac": "audio", "hytip": "video"}
 
 # Shipped checkpoints: $NEUROCODEC_CHECKPOINTS, else checkpoints/ of the checkout.

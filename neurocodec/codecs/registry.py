@@ -25,10 +25,11 @@ DEFAULT_IMAGE_CODEC = "hyperprior"
 def _image_builders() -> dict[str, Callable[..., Codec]]:
     from neurocodec.codecs.image.gmm import CheckerboardGMM
     from neurocodec.codecs.image.hyperprior import MeanScaleHyperprior
+    from neurocodec.codecs.image.mambaic import MambaIC
     from neurocodec.codecs.image.shallow import ShallowJPEG, ShallowTwoLayer
 
     return {"hyperprior": MeanScaleHyperprior, "gmm": CheckerboardGMM, "shallow-2l": ShallowTwoLayer,
-            "shallow-jpeg": ShallowJPEG}
+            "shallow-jpeg": ShallowJPEG, "mambaic": MambaIC}
 
 
 def _audio_builders() -> dict[str, Callable[..., Codec]]:

@@ -36,9 +36,10 @@ class ImageCodecModule(L.LightningModule):
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
         with another learning rate; --ckpt_path instead resumes a run exactly.
-        init_hyperprior_from: a trained mean-scale hyperprior whose hyperprior parts (h_a, h_s,
-        factorised prior, gains) start a codec that has them with the same shapes (the shallow
-        codecs' ``init_from_hyperprior``)."""
+        init_hyperprior_from: a trained codec whose shared parts start this one where layouts
+        and shapes match: a mean-scale hyperprior's h_a, h_s, factorised prior and gains for the
+        shallow codecs; a gmm's g_a, g_s, factorised prior and gains for mambaic (each codec's
+        ``init_from_hyperprior``)."""
         super().__init__()
         self.save_hyperparameters()
         self.codec: ImageCodec = registry.build(codec, **(codec_config or {}))

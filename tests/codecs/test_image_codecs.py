@@ -15,10 +15,14 @@ from neurocodec.codecs import registry
 from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, NeurocodecError
 
 
-@pytest.fixture(scope="module", params=["hyperprior", "gmm", "shallow-2l", "shallow-jpeg"])
+SMALL_EXTRA = {"shallow-2l": {"A": 16}, "shallow-jpeg": {"A": 16},
+               "mambaic": {"slices": 3, "state": 2, "context": 8, "agg": 16, "window": 4}}
+
+
+@pytest.fixture(scope="module", params=["hyperprior", "gmm", "shallow-2l", "shallow-jpeg", "mambaic"])
 def codec(request):
     torch.manual_seed(0)
-    extra = {"A": 16} if request.param.startswith("shallow") else {}
+    extra = SMALL_EXTRA.get(request.param, {})
     c = registry.build(request.param, N=16, M=24, qualities=3, **extra).eval()
     c.update()
     return c

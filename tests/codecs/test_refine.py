@@ -8,6 +8,7 @@ import torch
 
 from neurocodec import bitstream
 from neurocodec.cli import main as cli_main
+from neurocodec.codecs import registry
 from neurocodec.codecs.image.refine import real_cost, refine, sga_round
 from tests.codecs.conftest import shipped
 
@@ -43,10 +44,12 @@ def test_refinement_lowers_the_cost_on_a_photo(photo):
     assert r.cost_best < 0.99 * r.cost_start, r  # at least 1 % lower lambda*D + R
 
 
-@pytest.mark.parametrize("name", ["shallow-2l", "shallow-jpeg"])
-def test_refinement_works_for_the_shallow_codecs(name, crop):
+@pytest.mark.parametrize("name", ["shallow-2l", "shallow-jpeg", "mambaic"])
+def test_refinement_works_for_the_untrained_codecs(name, crop):
+    from tests.codecs.test_image_codecs import SMALL_EXTRA
+
     torch.manual_seed(0)
-    codec = __import__("neurocodec.codecs.registry", fromlist=["build"]).build(name, N=16, M=24, A=16, qualities=3).eval()
+    codec = registry.build(name, N=16, M=24, qualities=3, **SMALL_EXTRA[name]).eval()
     with torch.no_grad():  # give the untrained levels real gains, so that there is something to code
         codec.gains.log_gain.fill_(3.0)
     codec.refresh_hash()

@@ -20,11 +20,12 @@ from neurocodec import bitstream
 from neurocodec.codecs import registry
 
 CONFIGS = sorted((Path(__file__).parents[2] / "neurocodec" / "train" / "configs").glob("*.yaml"))
-SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml", "hytip.yaml"}  # the same code paths as their -cpu configs; run with -m slow
+SLOW = {"gmm.yaml", "hyperprior.yaml", "dac.yaml", "snac.yaml", "hytip.yaml", "shallow.yaml", "mambaic.yaml"}  # the same code paths as their -cpu configs; run with -m slow
 TINY = {"hyperprior": "{N: 8, M: 8, qualities: 2}", "gmm": "{N: 8, M: 12, K: 2, qualities: 2}",
         "dac": "{enc_channels: 4, dec_channels: 16, latent: 8, n_q: 3, codebook_size: 64}",
         "snac": "{enc_channels: 4, dec_channels: 16, latent: 8, codebook_size: 64}",
-        "hytip": "{N: 8, M: 8, Nm: 8, Mm: 8, ctx: [4, 4, 4]}", "shallow": "{N: 8, M: 8, A: 8, qualities: 2}"}
+        "hytip": "{N: 8, M: 8, Nm: 8, Mm: 8, ctx: [4, 4, 4]}", "shallow": "{N: 8, M: 8, A: 8, qualities: 2}",
+        "mambaic": "{N: 8, M: 12, slices: 2, state: 2, context: 4, agg: 8, window: 4, qualities: 2}"}
 
 
 def _codec_of(cfg: Path) -> str:
@@ -33,6 +34,8 @@ def _codec_of(cfg: Path) -> str:
         return "hytip"
     if "codec: shallow" in text:
         return "shallow"
+    if "codec: mambaic" in text:
+        return "mambaic"
     for name in ("snac", "dac", "gmm"):
         if f"codec: {name}" in text:
             return name

@@ -1,0 +1,251 @@
+"""MambaIC-style image codec (Zeng et al., "MambaIC: State Space Models for High-Performance
+Learned Image Compression", CVPR 2025), built from this project's layers.
+
+- g_a / g_s: residual CNN transforms (those of the ``gmm`` codec), latent y [B, M, H/16, W/16].
+- h_a (float, encoder only): convolutions around a VSS block; z [B, N, H/64, W/64].
+- h_s (integer): transposed convolutions around a VSS block -> hyper features [B, M, H/16, W/16].
+- Context model: y is split into S channel slices, each coded in two checkerboard passes
+  (anchors (i + j) even, then the rest). For slice s the parameters come from
+  the hyper features, a channel context (a convolution and a VSS block over the decoded slices
+  0..s-1) and a spatial context (a 5x5 convolution over the slice's decoded anchors; zero in the
+  first pass), concatenated, mixed by 1x1 convolutions and window attention, and mapped to
+  Q12 scales and Q8 means for the Gaussian conditional.
+
+Portable files: h_s and the whole context model (VSS blocks, window attention, convolutions)
+are integer networks (:mod:`neurocodec.entropy.integer_vss`, :mod:`neurocodec.entropy.integer_nets`),
+including the selective scan, a fixed-point recurrence evaluated in time order. g_a, g_s and
+h_a stay float.
+
+``mixer="conv"`` replaces every VSS block by a convolution block of the same parameter count
+(the ablation).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
+from neurocodec.codecs.image.gmm import anchor_mask
+from neurocodec.codecs.image.refine import sga_round
+from neurocodec.entropy import integer_nets as inet
+from neurocodec.entropy.integer_vss import ConvMixer, VSSBlock, WindowAttention
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bin_likelihood, quantize_train
+from neurocodec.errors import InputError
+from neurocodec.nn.transforms import (
+    ResidualBlock,
+    ResidualBlockUpsample,
+    ResidualBlockWithStride,
+    conv,
+    conv3x3,
+    subpel_conv3x3,
+)
+
+MIXERS = {"vss": VSSBlock, "conv": ConvMixer}
+
+
+class MambaIC(ImageCodec):
+    name = "mambaic"
+
+    def __init__(self, N: int = 64, M: int = 96, slices: int = 4, state: int = 4, context: int = 48,
+                 agg: int = 64, window: int = 4, mixer: str = "vss", qualities: int = 6,
+                 lambdas: tuple[float, ...] | None = None) -> None:
+        if M % slices:
+            raise InputError(f"M ({M}) must be a multiple of slices ({slices})")
+        if mixer not in MIXERS:
+            raise InputError(f"mixer must be one of {sorted(MIXERS)}, got {mixer!r}")
+        super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M, slices=slices, state=state,
+                         context=context, agg=agg, window=window, mixer=mixer)
+        block = MIXERS[mixer]
+        ms = M // slices
+        self.N, self.M, self.S, self.Ms = N, M, slices, ms
+        self.g_a = nn.Sequential(
+            ResidualBlockWithStride(3, N), ResidualBlock(N, N),
+            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+            conv3x3(N, M, stride=2),
+        )
+        self.g_s = nn.Sequential(
+            ResidualBlock(M, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
+        )
+        self.h_a = nn.Sequential(
+            conv3x3(M, N), nn.LeakyReLU(inplace=True), block(N, state, exact=False),
+            conv(N, N, 5, 2), nn.LeakyReLU(inplace=True), conv(N, N, 5, 2),
+        )
+        self.h_s = inet.IntSequential(
+            inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            block(M, state),
+            inet.IntConvTranspose2d(M, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConv2d(M, M, 3, padding=1),
+        )
+        # channel context of slice s >= 1: the decoded slices 0..s-1
+        self.channel_context = nn.ModuleList(
+            inet.IntSequential(inet.IntConv2d(s * ms, context, 3, padding=1), inet.IntLeakyReLU(), block(context, state))
+            for s in range(1, slices)
+        )
+        self.spatial_context = nn.ModuleList(inet.IntConv2d(ms, 2 * ms, 5, padding=2) for _ in range(slices))
+        fracs = [inet.SCALE_FRAC] * ms + [inet.MEAN_FRAC] * ms
+        self.parameters_net = nn.ModuleList(
+            inet.IntSequential(
+                inet.IntConv2d(M + context + 2 * ms, agg, 1), inet.IntLeakyReLU(),
+                WindowAttention(agg, window),
+                inet.IntConv2d(agg, agg, 1), inet.IntLeakyReLU(),
+                inet.IntConv2d(agg, 2 * ms, 1, out_frac=fracs, out_limit=inet.OUT_LIMIT),
+            )
+            for _ in range(slices)
+        )
+        self.gains = GainUnits(qualities, M)
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional()
+        self.context_channels = context
+
+    @torch.no_grad()
+    def init_from_hyperprior(self, other: ImageCodec) -> list[str]:
+        """Copy the parts of a trained image codec whose layout and shapes match (g_a and g_s of
+        a ``gmm`` of the same N and M, the factorised prior, the gains); returns their names."""
+        done = []
+        for name in ("g_a", "g_s", "entropy_bottleneck", "gains"):
+            theirs = getattr(other, name, None)
+            if theirs is None:
+                continue
+            try:
+                getattr(self, name).load_state_dict(theirs.state_dict())
+            except RuntimeError:  # another layout or size
+                continue
+            done.append(name)
+        self.refresh_hash()
+        return done
+
+    # ---- the parameter path, shared by the float simulation and the exact integers ----------
+    def _slice(self, y: Tensor, s: int) -> Tensor:
+        return y[:, s * self.Ms:(s + 1) * self.Ms]
+
+    def _contexts(self, s: int, hyper: Tensor, decoded: Tensor | None, exact: bool) -> Tensor:
+        """Hyper features and the channel context of slice s ([B, M + context, h, w]); decoded:
+        slices 0..s-1 (float latents; ignored for s = 0). exact: int64 Q10 in and out."""
+        b, _, h, w = hyper.shape
+        if s == 0:
+            ch = hyper.new_zeros(b, self.context_channels, h, w)
+        else:
+            net = self.channel_context[s - 1]
+            ch = net.forward_int(inet.to_fixed(decoded)) if exact else net.forward_sim(decoded)
+        return torch.cat([hyper, ch], 1)
+
+    def _params(self, s: int, ctx: Tensor, anchors: Tensor | None, exact: bool) -> tuple[Tensor, Tensor]:
+        """Slice s's (scales, means): floats (simulation) or (int32 scale indexes, int32 Q8
+        means) (exact). anchors: the slice's decoded anchors (zeros elsewhere), None in pass 1."""
+        sp_net, p_net = self.spatial_context[s], self.parameters_net[s]
+        b, _, h, w = ctx.shape
+        if anchors is None:
+            sp = ctx.new_zeros(b, 2 * self.Ms, h, w)
+        else:
+            sp = sp_net.forward_int(inet.to_fixed(anchors)) if exact else sp_net.forward_sim(anchors)
+        out = (p_net.forward_int if exact else p_net.forward_sim)(torch.cat([ctx, sp], 1))
+        scales, means = out.chunk(2, 1)
+        if exact:
+            return inet.scale_indexes(scales), means.to(torch.int32)
+        return scales, means
+
+    def _hyper(self, z_hat: Tensor, exact: bool) -> Tensor:
+        return self.h_s.forward_int(inet.to_fixed(z_hat)) if exact else self.h_s.forward_sim(z_hat)
+
+    def _sim_path(self, y: Tensor, hyper: Tensor, rounding) -> tuple[Tensor, Tensor, Tensor]:  # noqa: ANN001
+        """Float simulation over all slices: (y_hat, scales, means), each [B, M, h, w].
+        rounding(v, means) -> the quantised (or soft-rounded) latent."""
+        mask = anchor_mask(*y.shape[-2:], device=y.device)
+        hats, all_scales, all_means = [], [], []
+        for s in range(self.S):
+            ys = self._slice(y, s)
+            ctx = self._contexts(s, hyper, torch.cat(hats, 1) if hats else None, exact=False)
+            s1, m1 = self._params(s, ctx, None, exact=False)
+            y_anchors = rounding(ys, m1)  # one draw: the anchors the context sees are the coded ones
+            s2, m2 = self._params(s, ctx, y_anchors * mask, exact=False)
+            scales, means = torch.where(mask, s1, s2), torch.where(mask, m1, m2)
+            hats.append(torch.where(mask, y_anchors, rounding(ys, m2)))
+            all_scales.append(scales)
+            all_means.append(means)
+        return torch.cat(hats, 1), torch.cat(all_scales, 1), torch.cat(all_means, 1)
+
+    def _exact_path(self, y: Tensor | None, hyper: Tensor, coder) -> Tensor:  # noqa: ANN001
+        """The coder's path: for every slice and pass, exact parameters at the pass's positions,
+        then coder(s, anchors, ys_points or None, scale_idx, means_q) -> decoded values there.
+        Returns y_hat [B, M, h, w]."""
+        b, _, h, w = hyper.shape
+        sel = anchor_mask(h, w, hyper.device)[0, 0]
+        y_hat = hyper.new_zeros(b, self.M, h, w, dtype=torch.float32)
+        for s in range(self.S):
+            ctx = self._contexts(s, hyper, y_hat[:, : s * self.Ms] if s else None, exact=True)
+            cur = y_hat[:, s * self.Ms:(s + 1) * self.Ms]
+            for anchors in (True, False):
+                r, c = torch.nonzero(sel if anchors else ~sel, as_tuple=True)
+                idx, mq = self._params(s, ctx, None if anchors else cur * sel, exact=True)
+                ys = None if y is None else self._slice(y, s)[:, :, r, c]
+                cur[:, :, r, c] = coder(s, anchors, ys, idx[:, :, r, c], mq[:, :, r, c])
+        return y_hat
+
+    # ---- the codec contract ---------------------------------------------------------------------
+    def forward(self, x: Tensor, q: Tensor) -> dict:
+        y = self.g_a(x) * self.gains.gain(q)
+        z = self.h_a(y)
+        z_hat, z_lik = self.entropy_bottleneck(z)
+        gc = self.gaussian_conditional
+        if self.training:
+            hyper = self._hyper(z_hat, exact=False)
+            y_hat, scales, means = self._sim_path(y, hyper, lambda v, m: quantize_train(v, "ste", m))
+            _, y_lik = gc(y, scales, means)
+        else:  # exactly the coder's parameters
+            lik = torch.empty_like(y)
+
+            def measure(s, anchors, ys, idx, mq):  # noqa: ANN001, ANN202
+                means = inet.means_of_q8(mq)
+                y_q = torch.round(ys - means) + means
+                r, c = torch.nonzero(anchor_mask(*y.shape[-2:], y.device)[0, 0] == anchors, as_tuple=True)
+                lik[:, s * self.Ms:(s + 1) * self.Ms, r, c] = bin_likelihood(
+                    gc.family, y_q, means, gc.lower_bound_scale(inet.scales_of_indexes(idx))).clamp_min(gc.likelihood_bound)
+                return y_q
+
+            y_hat = self._exact_path(y, self._hyper(z_hat, exact=True), measure)
+            y_lik = lik
+        return {"x_hat": self.synthesize(y_hat, q), "likelihoods": {"y": y_lik, "z": z_lik}}
+
+    def analyze(self, x: Tensor, q: Tensor) -> dict[str, Tensor]:
+        y = self.g_a(x) * self.gains.gain(q)
+        return {"y": y, "z": self.h_a(y)}
+
+    def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        return self.compress_latents(self.analyze(x, q), q)
+
+    def compress_latents(self, latents: dict[str, Tensor], q: Tensor) -> tuple[dict[str, bytes], Tensor]:
+        z_bytes, z_hat = self.entropy_bottleneck.compress(latents["z"])
+        sections = {"z": z_bytes}
+
+        def code(s, anchors, ys, idx, mq):  # noqa: ANN001, ANN202
+            data, y_q = self.gaussian_conditional.compress_int(ys, idx, mq)
+            sections[f"y{s}{'a' if anchors else 'n'}"] = data
+            return y_q
+
+        y_hat = self._exact_path(latents["y"], self._hyper(z_hat, exact=True), code)
+        return sections, y_hat
+
+    def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
+        zh, zw = latent_size(size, 64)
+        z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
+
+        def decode(s, anchors, _ys, idx, mq):  # noqa: ANN001, ANN202
+            data = section_bytes(f"y{s}{'a' if anchors else 'n'}", sections)
+            return self.gaussian_conditional.decompress_int(data, idx, mq)
+
+        return self._exact_path(None, self._hyper(z_hat, exact=True), decode)
+
+    def relaxed(self, latents: dict[str, Tensor], q: Tensor, tau: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        eb, gc = self.entropy_bottleneck, self.gaussian_conditional
+        z = latents["z"]
+        z_s = sga_round(z, eb._medians_like(z), tau, generator)
+        hyper = self._hyper(z_s, exact=False)
+        y_s, scales, means = self._sim_path(latents["y"], hyper, lambda v, m: sga_round(v, m, tau, generator))
+        y_lik = bin_likelihood(gc.family, y_s, means, gc.lower_bound_scale(scales)).clamp_min(gc.likelihood_bound)
+        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(y_lik).sum()
+        return self.synthesize(y_s, q), bits
