@@ -78,6 +78,14 @@ def _info(args: argparse.Namespace) -> int:
     h, w = p.metadata.get("height"), p.metadata.get("width")
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         info["bpp"] = round(8 * size / (h * w), 5)
+    if getattr(args, "flops", False):
+        if CODECS.get(p.codec) != "image":
+            raise InputError(f"--flops measures image decoders; {p.codec!r} is a {CODECS.get(p.codec)} codec "
+                             "(see benchmarks/ for audio and video)")
+        from neurocodec.evaluate.complexity import decode_complexity, parameter_count
+
+        codec = _load_codec(p.codec, args.checkpoint)
+        info["decode"] = {**decode_complexity(codec, p).as_dict(), "parameters": parameter_count(codec)}
     rate, n = p.metadata.get("rate"), p.metadata.get("n")
     if isinstance(rate, int) and isinstance(n, int) and rate > 0 and n > 0:
         dur = n / rate
@@ -521,6 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="describe a .bin file")
     p.add_argument("file")
+    p.add_argument("--flops", action="store_true",
+                   help="images: decode the file and count the decoder's FLOPs per pixel (FlopCounterMode; the "
+                        "selective scan added analytically), with the codec's parameter count")
+    p.add_argument("--checkpoint", default=None, help="with --flops: the codec's checkpoint, if not the shipped one")
     p.set_defaults(func=_info)
     p = sub.add_parser("encode", help="encode an image, audio or video file (or a folder of them) to .bin")
     p.add_argument("input", help="image, audio (any format PyAV reads, or a video's audio track) or video file "
