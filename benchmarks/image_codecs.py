@@ -1,6 +1,10 @@
 """Image-codec speed on Kodak (CPU): neurocodec hyperprior and gmm beside compressai's
 mbt2018-mean of the same N/M, compress and decompress per image, entropy coding separated
-from the networks.
+from the networks; then a complexity table of every registered image codec: encode and decode
+seconds per image at 1 and 2 threads, decode kFLOP/px (:mod:`neurocodec.evaluate.complexity`),
+parameters, and seconds per refinement step (iterative encoding). A codec without a shipped
+checkpoint is measured untrained at its CPU training configuration (marked so; its network
+timings and FLOPs are those of the trained model, its bpp is not).
 
 compressai's MeanScaleHyperprior has exactly our hyperprior's layer layout, so it is loaded
 with our trained transforms and factorised prior (compressai has no gain units: its latent is
@@ -10,6 +14,7 @@ layers' compress/decompress (parameter quantisation and the coder); network time
 
     python benchmarks/image_codecs.py [--images 4] [--hyperprior checkpoints/hyperprior.pt]
         [--gmm checkpoints/gmm.pt] [--quality 3] [--out results/bench/image_codecs.json]
+        [--complexity-images 2] [--codecs hyperprior gmm shallow-2l shallow-jpeg mambaic]
 """
 
 from __future__ import annotations
@@ -120,6 +125,66 @@ def summary(name: str, k: int, enc: float, dec: float, timers: Timers, nbytes: i
     }
 
 
+CPU_CONFIGS = {"hyperprior": "hyperprior-cpu", "gmm": "gmm-cpu", "shallow-2l": "shallow-cpu",
+               "shallow-jpeg": "shallow-cpu", "mambaic": "mambaic-cpu"}
+
+
+def load_or_build(name: str):  # noqa: ANN201
+    """The shipped checkpoint of `name` (or a checkpoint path); else the untrained codec at its
+    CPU training configuration. Returns (codec, trained)."""
+    from neurocodec.codecs.catalog import CHECKPOINT_DIR
+
+    if Path(name).suffix == ".pt" or (CHECKPOINT_DIR / f"{name}.pt").exists():
+        return registry.load(name), True
+    import yaml
+
+    cfg = Path(__file__).resolve().parents[1] / "neurocodec" / "train" / "configs" / f"{CPU_CONFIGS[name]}.yaml"
+    config = yaml.safe_load(cfg.read_text())["model"]["init_args"].get("codec_config") or {}
+    torch.manual_seed(0)
+    codec = registry.build(name, **config).eval()
+    codec.update()
+    return codec, False
+
+
+def bench_complexity(name: str, images: list[torch.Tensor], quality: int, refine_steps: int = 4) -> dict:
+    """Seconds per image at 1 and 2 threads, decode kFLOP/px, parameters, seconds per refine step."""
+    from neurocodec.evaluate.complexity import image_decode_complexity, parameter_count
+
+    codec, trained = load_or_build(name)
+    row: dict = {"codec": codec.name, "trained": trained, "parameters": parameter_count(codec)}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            codec.compress(images[0][..., :64, :64], quality, reconstruct=False)  # warm-up (tables, caches)
+            enc = dec = 0.0
+            nbytes = 0
+            for x in images:
+                t0 = time.perf_counter()
+                payload, _ = codec.compress(x, quality, reconstruct=False)
+                t1 = time.perf_counter()
+                codec.decompress(payload)
+                dec += time.perf_counter() - t1
+                enc += t1 - t0
+                nbytes += len(bitstream.dumps(payload))
+            row[f"encode_s_{threads}t"] = enc / len(images)
+            row[f"decode_s_{threads}t"] = dec / len(images)
+        row["bpp"] = 8 * nbytes / sum(x.shape[-2] * x.shape[-1] for x in images)
+        # refinement: the extra time of N steps over plain encoding, per step (2 threads, first image)
+        x = images[0]
+        t0 = time.perf_counter()
+        codec.compress(x, quality, reconstruct=False)
+        plain = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        codec.compress(x, quality, reconstruct=False, refine_steps=refine_steps)
+        row["refine_step_s"] = max(0.0, time.perf_counter() - t0 - plain) / refine_steps
+        torch.set_num_threads(1)
+        row["decode_kflop_per_px"] = image_decode_complexity(codec, x, quality).kflop_per_px
+    finally:
+        torch.set_num_threads(before)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=4, help="first K Kodak images (24 for all)")
@@ -128,6 +193,10 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 = per-core numbers)")
     ap.add_argument("--out", default="results/bench/image_codecs.json")
+    ap.add_argument("--codecs", nargs="*", default=["hyperprior", "gmm", "shallow-2l", "shallow-jpeg", "mambaic"],
+                    help="image codecs of the complexity table (shipped checkpoints, else untrained CPU configs)")
+    ap.add_argument("--complexity-images", type=int, default=2, help="Kodak images for the complexity table")
+    ap.add_argument("--refine-steps", type=int, default=4, help="steps timed for seconds per refinement step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     kodak = data_path("kodak")
@@ -151,8 +220,22 @@ def main() -> None:
     print()
     for k, v in targets.items():
         print(f"{k:55} {v:7.2f}")
+    complexity = [bench_complexity(n, images[: args.complexity_images], args.quality, args.refine_steps) for n in args.codecs]
+    hp = next((r for r in complexity if r["codec"] == "hyperprior"), None)
+    print(f"\nComplexity: Kodak, {min(args.complexity_images, len(images))} images, quality {args.quality}, seconds per image")
+    hdr = (f"{'codec':14} {'trained':>7} {'params M':>8} {'kFLOP/px':>9} {'enc 1t':>7} {'dec 1t':>7} {'enc 2t':>7} "
+           f"{'dec 2t':>7} {'dec/hp 1t':>9} {'s/refine step':>13} {'bpp':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in complexity:
+        rel = r["decode_s_1t"] / hp["decode_s_1t"] if hp else float("nan")
+        r["decode_time_vs_hyperprior_1t"] = rel
+        print(f"{r['codec']:14} {str(r['trained']):>7} {r['parameters'] / 1e6:8.2f} {r['decode_kflop_per_px']:9.2f} "
+              f"{r['encode_s_1t']:7.3f} {r['decode_s_1t']:7.3f} {r['encode_s_2t']:7.3f} {r['decode_s_2t']:7.3f} "
+              f"{rel:9.2f} {r['refine_step_s']:13.3f} {r['bpp']:6.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "args": vars(args), "platform": platform.platform()}, indent=2))
+    Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "complexity": complexity, "args": vars(args),
+                                          "platform": platform.platform()}, indent=2))
     print(f"\nwrote {args.out}")
 
 

@@ -171,7 +171,12 @@ def _image_codec(name: str) -> Any:
             f"codec {name!r} is not available: it is not a classical codec "
             f"({', '.join(CLASSICAL_IMAGE_CODECS)}) and the neural codec registry cannot be imported ({e})"
         ) from None
+    from neurocodec.evaluate import refined
+
+    variant = refined.parse(name)
     try:
+        if variant is not None:  # NAME+refineN: NAME with N steps of iterative encoding
+            return refined.RefinedImageCodec(load_image_codec(variant[0]), variant[1])
         return load_image_codec(name)
     except (InputError, KeyError, LookupError, CheckpointNotFoundError) as e:
         # an unknown name, or a known codec whose checkpoint is not there yet; any other
