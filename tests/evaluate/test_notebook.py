@@ -64,3 +64,35 @@ def test_audio_rd_notebook_runs(librispeech, tiny_dac, monkeypatch):
     # MP3's row against the Opus column holds a number (the curves overlap) or says n/a
     mp3_row = next(line for line in text.splitlines() if line.startswith("| MP3"))
     assert "%" in mp3_row or "n/a" in mp3_row
+
+
+COMPLEXITY_NOTEBOOK = REPO / "notebooks" / "image_complexity.ipynb"
+
+
+def test_image_complexity_and_rd_notebooks_run_with_learned_codecs(kodak, tmp_path, monkeypatch):
+    """Two Kodak crops, the shipped hyperprior and gmm, and hyperprior with 2 refine steps:
+    both image notebooks execute and show real BD numbers and FLOP counts."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from PIL import Image
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for name in ("kodim01.png", "kodim02.png"):
+        with Image.open(kodak / name) as im:
+            im.crop((0, 0, 192, 192)).save(folder / name)
+    out = tmp_path / "r"
+    assert main(["eval", "--data", str(folder), "--codecs", "hyperprior,gmm,hyperprior+refine2", "--out", str(out),
+                 "--qualities", "1,3,6", "--no-progress"]) == 0
+    monkeypatch.setenv("NEUROCODEC_RESULTS", str(out))
+    for path in (COMPLEXITY_NOTEBOOK, NOTEBOOK):
+        nb = nbformat.read(path, as_version=4)
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}}).execute()
+        text = "\n".join(_text(c) for c in nb.cells if c.cell_type == "code")
+        if path == COMPLEXITY_NOTEBOOK:
+            assert "| hyperprior | 24.98 |" in text and "| gmm | 135.90 |" in text, text[:3000]
+            row = next(line for line in text.splitlines() if line.startswith("| hyperprior | 2 |"))
+            assert "%" in row
+        else:
+            assert "BD-rate vs hyperprior (PSNR-RGB)" in text and "| gmm" in text
