@@ -7,7 +7,11 @@
 
 Measures, on all 24 Kodak images and every quality level (bits from real .bin files):
 the RD points (via `neurocodec eval`), BD-rates against the classical baselines found in
---results, and the real file size against the model's estimated rate.
+--results and against the shipped hyperprior, the real file size against the model's estimated
+rate, parameters, decode kFLOP/px (:mod:`neurocodec.evaluate.complexity`), and encode/decode
+seconds per Kodak image at 1 and 2 threads (first --speed-images images). With
+--refine-results DIR (results of ``neurocodec eval --codecs NAME,NAME+refineN`` on a Kodak
+subset), the refined RD points and their BD-rate against the unrefined codec are added.
 """
 
 from __future__ import annotations
@@ -49,6 +53,57 @@ def rate_vs_estimate(codec, images: list[Path]) -> dict:
     return out
 
 
+def speed(codec, images: list[Path]) -> dict:
+    """Mean encode and decode seconds per image at 1 and 2 threads (quality 3, after a warm-up)."""
+    import time
+
+    xs = [to_tensor(load_image(p)) for p in images]
+    out = {"images": [p.name for p in images], "quality": 3}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            codec.compress(xs[0][..., :64, :64], 3, reconstruct=False)
+            enc = dec = 0.0
+            for x in xs:
+                t0 = time.perf_counter()
+                payload, _ = codec.compress(x, 3, reconstruct=False)
+                t1 = time.perf_counter()
+                codec.decompress(payload)
+                enc, dec = enc + t1 - t0, dec + time.perf_counter() - t1
+            out[f"encode_s_{threads}_threads"] = round(enc / len(xs), 3)
+            out[f"decode_s_{threads}_threads"] = round(dec / len(xs), 3)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def refined_points(name: str, folder: Path) -> dict:
+    """RD points of NAME and NAME+refineN on a Kodak subset, and each variant's BD-rate against NAME."""
+    from neurocodec.evaluate import refined
+
+    base_doc = read_json(folder / f"kodak-{name}.json")
+    base = curve_from_result(base_doc)
+    out = {"images": base_doc["dataset"]["items"], "unrefined": {}, "variants": {}}
+    out["unrefined"] = [{"quality": lv["quality"], "bpp": round(lv["mean"]["bpp"], 4),
+                         "psnr_rgb": round(lv["mean"]["psnr_rgb"], 3)} for lv in base_doc["levels"]]
+    for f in sorted(folder.glob(f"kodak-{name}+refine*.json")):
+        doc = read_json(f)
+        steps = refined.parse(doc["codec"]["name"])[1]
+        c = curve_from_result(doc)
+        entry = {"points": [{"quality": lv["quality"], "bpp": round(lv["mean"]["bpp"], 4),
+                             "psnr_rgb": round(lv["mean"]["psnr_rgb"], 3)} for lv in doc["levels"]],
+                 "encode_s_per_image": round(float(np.mean([r["encode_s"] for lv in doc["levels"] for r in lv["items"]])), 2)}
+        if doc["dataset"]["items"] == base_doc["dataset"]["items"]:
+            entry["bd_rate_pct_vs_unrefined_psnr_rgb"] = round(bd_rate(*base.points("psnr_rgb"), *c.points("psnr_rgb")), 2)
+        hp = folder / "kodak-hyperprior.json"
+        if hp.exists() and read_json(hp)["dataset"]["items"] == doc["dataset"]["items"]:
+            h = curve_from_result(read_json(hp))
+            entry["bd_rate_pct_vs_hyperprior_psnr_rgb"] = round(bd_rate(*h.points("psnr_rgb"), *c.points("psnr_rgb")), 2)
+        out["variants"][str(steps)] = entry
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
@@ -58,6 +113,9 @@ def main() -> None:
     ap.add_argument("--notes", default="")
     ap.add_argument("--stages", default="", help="earlier training stages, 'steps:hours:description;...', counted into the totals")
     ap.add_argument("--skip-eval", action="store_true", help="reuse an existing result file")
+    ap.add_argument("--refine-results", default=None, help="folder with kodak-NAME.json and kodak-NAME+refineN.json")
+    ap.add_argument("--speed-images", type=int, default=4)
+    ap.add_argument("--published", default="", help="published context (cited, not measured here)")
     args = ap.parse_args()
 
     ckpt_path = Path(args.checkpoint)
@@ -91,6 +149,14 @@ def main() -> None:
                 bd[f"{base}/{key}"] = round(bd_rate(*c.points(key), *ours.points(key)), 2)
             except Exception as e:  # noqa: BLE001 - no overlap etc.: record why
                 bd[f"{base}/{key}"] = f"n/a ({e})"
+    hp = Path(args.results) / "kodak-hyperprior.json"
+    if args.name != "hyperprior" and hp.exists():
+        c = curve_from_result(read_json(hp))
+        for key in ("psnr_rgb", "ms_ssim_db"):
+            try:
+                bd[f"hyperprior/{key}"] = round(bd_rate(*c.points(key), *ours.points(key)), 2)
+            except Exception as e:  # noqa: BLE001
+                bd[f"hyperprior/{key}"] = f"n/a ({e})"
     kodak = data_path("kodak")
     images = list_images(kodak) if kodak else []
     int_layers = [m for m in codec.modules() if isinstance(m, inet.IntConv2d | inet.IntConvTranspose2d)]
@@ -133,6 +199,20 @@ def main() -> None:
         },
         "notes": args.notes,
     }
+    from neurocodec.evaluate.complexity import image_decode_complexity
+
+    x = to_tensor(load_image(images[0])) if images else torch.rand(1, 3, 512, 768)
+    card["decode_kflop_per_px"] = round(image_decode_complexity(codec, x, codec.qualities[len(codec.qualities) // 2]).kflop_per_px, 3)
+    if images:
+        card["speed"] = speed(codec, images[: args.speed_images])
+    if hasattr(codec, "config") and codec.name == "mambaic":
+        card["arithmetic"]["selective_scan"] = (
+            f"state size {codec.config['state']}; fixed point: delta Q16 (softplus table), |A| and decay exponent "
+            "Q12, decay Q16 (two exact tables), state Q20 in int64, evaluated step by step in time order")
+    if args.refine_results:
+        card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
+    if args.published:
+        card["published_context"] = args.published
     card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))

@@ -215,3 +215,13 @@ def test_shallow_codec_starts_from_the_hyperprior_parts():
     assert torch.equal(s.h_s[4].weight, hp.h_s[4].weight) and torch.equal(s.gains.log_gain, hp.gains.log_gain)
     other = registry.build("shallow-jpeg", N=16, M=24, A=16)
     assert other.init_from_hyperprior(hp) == []  # other shapes: nothing copied
+    jpeg = registry.build("shallow-jpeg", N=hp.N, M=hp.M, A=16)
+    assert jpeg.init_from_hyperprior(s) == ["g_a", "h_a", "h_s", "entropy_bottleneck", "gains"]  # from shallow-2l
+    assert torch.equal(jpeg.g_a[0].weight, s.g_a[0].weight)
+
+
+def test_mambaic_starts_from_a_gmm_of_the_same_size():
+    gmm = registry.build("gmm", N=16, M=24, qualities=3)
+    m = registry.build("mambaic", N=16, M=24, qualities=3, slices=3, state=2, context=8, agg=16)
+    assert m.init_from_hyperprior(gmm) == ["g_a", "g_s", "entropy_bottleneck", "gains"]
+    assert torch.equal(m.g_s[-1][0].weight, gmm.g_s[-1][0].weight)

@@ -64,10 +64,14 @@ class ShallowDecoderCodec(MeanScaleHyperprior):
     @torch.no_grad()
     def init_from_hyperprior(self, other: MeanScaleHyperprior) -> list[str]:
         """Copy the hyperprior parts (h_a, h_s, factorised prior, gains) of a trained
-        mean-scale hyperprior whose shapes match; returns the names of the copied parts."""
+        mean-scale hyperprior whose shapes match, and the analysis g_a too when `other` is a
+        shallow codec of the same widths (e.g. shallow-jpeg from a trained shallow-2l); returns
+        the names of the copied parts."""
         done = []
-        for name in ("h_a", "h_s", "entropy_bottleneck", "gains"):
+        for name in ("g_a", "h_a", "h_s", "entropy_bottleneck", "gains"):
             mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "g_a" and not isinstance(other, ShallowDecoderCodec):
+                continue  # a hyperprior's GDN analysis has another layout
             try:
                 mine.load_state_dict(theirs.state_dict())
             except RuntimeError:  # another N or M
