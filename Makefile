@@ -33,7 +33,7 @@ clean:
 # make results: Kodak rate-distortion of the shipped models and the classical baselines (all 24
 # images; re-runs skip finished entries), then the README's RD figure and BD-rate table.
 RESULTS_DIR ?= results/kodak
-RESULTS_MODELS ?= hyperprior,gmm
+RESULTS_MODELS ?= hyperprior,gmm,shallow-2l,shallow-jpeg,mambaic
 RESULTS_BASELINES ?= jpeg,jpeg-444,webp,avif,hevc-intra,av1-intra
 RESULTS_WORKERS ?= 1
 RESULTS_FIGURE ?= notebooks/figures/kodak_rd.png
@@ -44,8 +44,19 @@ results: $(STAMP)
 		--out $(RESULTS_DIR) --workers $(RESULTS_WORKERS) --skip-unavailable
 	$(BIN)/neurocodec plot $(RESULTS_DIR)/kodak-*.json -o $(RESULTS_FIGURE) --xmax 2 --title "Kodak (24 images)" \
 		--table $(RESULTS_TABLE) --all-rows \
-		--anchors "jpeg,webp,avif,hevc-intra,av1-intra,BPG 0.9.8 444 x265 YCbCr,compressai mbt2018-mean mse"
+		--anchors "hyperprior,jpeg,webp,avif,hevc-intra,av1-intra,BPG 0.9.8 444 x265 YCbCr,compressai mbt2018-mean mse"
 	$(BIN)/python scripts/readme_results.py $(RESULTS_TABLE) README.md $(RESULTS_MODELS) $(RESULTS_DIR)
+
+# make results-refine: iterative encoding (SGA) on a Kodak subset (the first 4 images, qualities
+# 1, 3, 6; 500 steps cost minutes per image on a CPU): each codec with 100 and 500 refine steps
+# beside itself unrefined, on one thread. BD gains: notebooks/image_complexity.ipynb.
+REFINE_DIR ?= results/kodak-refine
+REFINE_MODELS ?= hyperprior gmm shallow-2l
+.PHONY: results-refine
+results-refine: $(STAMP)
+	for m in $(REFINE_MODELS); do for c in $$m $$m+refine100 $$m+refine500; do \
+		OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data kodak --limit 4 --qualities 1,3,6 \
+			--codecs $$c --out $(REFINE_DIR) --workers 1 --skip-unavailable || exit 1; done; done
 
 # make results-audio: LibriSpeech rate-distortion (librispeech-eval: the 106 utterances of
 # test-other, test-clean and dev-clean) of the audio models and the classical speech codecs
