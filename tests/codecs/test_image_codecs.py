@@ -220,8 +220,15 @@ def test_shallow_codec_starts_from_the_hyperprior_parts():
     assert torch.equal(jpeg.g_a[0].weight, s.g_a[0].weight)
 
 
-def test_mambaic_starts_from_a_gmm_of_the_same_size():
+def test_mambaic_starts_from_a_hyperprior_or_gmm_of_the_same_size():
+    from tests.codecs.conftest import shipped
+
+    hp = shipped("hyperprior")
+    m = registry.build("mambaic", N=hp.N, M=hp.M, slices=4, state=2, context=8, agg=16)
+    assert m.init_from_hyperprior(hp) == ["g_a", "g_s", "entropy_bottleneck", "gains"]
+    assert torch.equal(m.g_s[-1].weight, hp.g_s[-1].weight)
     gmm = registry.build("gmm", N=16, M=24, qualities=3)
-    m = registry.build("mambaic", N=16, M=24, qualities=3, slices=3, state=2, context=8, agg=16)
+    m = registry.build("mambaic", N=16, M=24, qualities=3, slices=3, state=2, context=8, agg=16, transform="residual")
     assert m.init_from_hyperprior(gmm) == ["g_a", "g_s", "entropy_bottleneck", "gains"]
     assert torch.equal(m.g_s[-1][0].weight, gmm.g_s[-1][0].weight)
+    assert m.init_from_hyperprior(hp) == []  # other sizes and layout

@@ -1,7 +1,9 @@
 """MambaIC-style image codec (Zeng et al., "MambaIC: State Space Models for High-Performance
 Learned Image Compression", CVPR 2025), built from this project's layers.
 
-- g_a / g_s: residual CNN transforms (those of the ``gmm`` codec), latent y [B, M, H/16, W/16].
+- g_a / g_s: CNN transforms, latent y [B, M, H/16, W/16]: ``transform="gdn"`` (default) those
+  of the ``hyperprior`` (5x5 strided convolutions with GDN; a trained hyperprior of the same N,
+  M starts them), or ``"residual"`` those of the ``gmm`` (Cheng et al. 2020 residual blocks).
 - h_a (float, encoder only): convolutions around a VSS block; z [B, N, H/64, W/64].
 - h_s (integer): transposed convolutions around a VSS block -> hyper features [B, M, H/16, W/16].
 - Context model: y is split into S channel slices, each coded in two checkerboard passes
@@ -33,11 +35,13 @@ from neurocodec.entropy.integer_vss import ConvMixer, VSSBlock, WindowAttention
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bin_likelihood, quantize_train
 from neurocodec.errors import InputError
 from neurocodec.nn.transforms import (
+    GDN,
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
     conv,
     conv3x3,
+    deconv,
     subpel_conv3x3,
 )
 
@@ -48,17 +52,30 @@ class MambaIC(ImageCodec):
     name = "mambaic"
 
     def __init__(self, N: int = 64, M: int = 96, slices: int = 4, state: int = 4, context: int = 48,
-                 agg: int = 64, window: int = 4, mixer: str = "vss", qualities: int = 6,
+                 agg: int = 64, window: int = 4, mixer: str = "vss", transform: str = "gdn", qualities: int = 6,
                  lambdas: tuple[float, ...] | None = None) -> None:
         if M % slices:
             raise InputError(f"M ({M}) must be a multiple of slices ({slices})")
         if mixer not in MIXERS:
             raise InputError(f"mixer must be one of {sorted(MIXERS)}, got {mixer!r}")
+        if transform not in ("gdn", "residual"):
+            raise InputError(f"transform must be 'gdn' or 'residual', got {transform!r}")
         super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M, slices=slices, state=state,
-                         context=context, agg=agg, window=window, mixer=mixer)
+                         context=context, agg=agg, window=window, mixer=mixer, transform=transform)
         block = MIXERS[mixer]
         ms = M // slices
         self.N, self.M, self.S, self.Ms = N, M, slices, ms
+        if transform == "gdn":
+            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+            self.g_s = nn.Sequential(
+                deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+            )
+        else:
+            self._residual_transforms(N, M)
+        self._build_entropy_model(N, M, slices, state, context, agg, window, block, ms, qualities)
+
+    def _residual_transforms(self, N: int, M: int) -> None:
         self.g_a = nn.Sequential(
             ResidualBlockWithStride(3, N), ResidualBlock(N, N),
             ResidualBlockWithStride(N, N), ResidualBlock(N, N),
@@ -71,6 +88,9 @@ class MambaIC(ImageCodec):
             ResidualBlock(N, N), ResidualBlockUpsample(N, N),
             ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
         )
+
+    def _build_entropy_model(self, N: int, M: int, slices: int, state: int, context: int, agg: int, window: int,
+                             block: type, ms: int, qualities: int) -> None:
         self.h_a = nn.Sequential(
             conv3x3(M, N), nn.LeakyReLU(inplace=True), block(N, state, exact=False),
             conv(N, N, 5, 2), nn.LeakyReLU(inplace=True), conv(N, N, 5, 2),
@@ -105,7 +125,8 @@ class MambaIC(ImageCodec):
     @torch.no_grad()
     def init_from_hyperprior(self, other: ImageCodec) -> list[str]:
         """Copy the parts of a trained image codec whose layout and shapes match (g_a and g_s of
-        a ``gmm`` of the same N and M, the factorised prior, the gains); returns their names."""
+        a ``hyperprior`` (transform "gdn") or a ``gmm`` (transform "residual") of the same N and
+        M, the factorised prior, the gains); returns their names."""
         done = []
         for name in ("g_a", "g_s", "entropy_bottleneck", "gains"):
             theirs = getattr(other, name, None)
