@@ -267,6 +267,13 @@ class VSSBlock(_Block):
         self.out_norm = IntLayerNorm(e)
         self.out_proj = IntConv2d(e, c, 1)
 
+    @torch.no_grad()
+    def zero_init(self) -> None:
+        """Make the block the identity (its output projection zero), e.g. when it is inserted
+        into a trained network."""
+        self.out_proj.weight.zero_()
+        self.out_proj.bias.zero_()
+
     def _body(self, x: Tensor, sim: bool) -> Tensor:
         run = (lambda m, t: m.forward_sim(t)) if sim else (lambda m, t: m.forward_int(t))  # noqa: E731
         a, z = run(self.in_proj, run(self.norm, x)).chunk(2, 1)
@@ -296,6 +303,12 @@ class ConvMixer(_Block):
         self.exact = exact
         self.body = inet.IntSequential(IntConv2d(channels, hidden, 3, padding=1), inet.IntLeakyReLU(),
                                        IntConv2d(hidden, channels, 1))
+
+    @torch.no_grad()
+    def zero_init(self) -> None:
+        """Make the block the identity (its last convolution zero)."""
+        self.body[-1].weight.zero_()
+        self.body[-1].bias.zero_()
 
     def forward_sim(self, x: Tensor) -> Tensor:
         return _act_round(x + self.body.forward_sim(x))

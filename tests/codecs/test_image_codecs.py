@@ -24,6 +24,10 @@ def codec(request):
     torch.manual_seed(0)
     extra = SMALL_EXTRA.get(request.param, {})
     c = registry.build(request.param, N=16, M=24, qualities=3, **extra).eval()
+    if request.param == "mambaic":
+        from tests.codecs.conftest import unzero
+
+        unzero(c)
     c.update()
     return c
 
@@ -225,8 +229,13 @@ def test_mambaic_starts_from_a_hyperprior_or_gmm_of_the_same_size():
 
     hp = shipped("hyperprior")
     m = registry.build("mambaic", N=hp.N, M=hp.M, slices=4, state=2, context=8, agg=16)
-    assert m.init_from_hyperprior(hp) == ["g_a", "g_s", "entropy_bottleneck", "gains"]
-    assert torch.equal(m.g_s[-1].weight, hp.g_s[-1].weight)
+    assert m.init_from_hyperprior(hp) == ["g_a", "g_s", "entropy_bottleneck", "gains", "h_a", "h_s"]
+    assert torch.equal(m.g_s[-1].weight, hp.g_s[-1].weight) and torch.equal(m.h_s[5].weight, hp.h_s[4].weight)
+    # the VSS blocks and the context corrections start at zero: exactly the hyperprior's files' symbols
+    m.eval().update()
+    x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(0))
+    assert m.estimated_bits(x, 3) == hp.estimated_bits(x, 3)
+    assert torch.equal(m.compress(x, 3)[1], hp.compress(x, 3)[1])
     gmm = registry.build("gmm", N=16, M=24, qualities=3)
     m = registry.build("mambaic", N=16, M=24, qualities=3, slices=3, state=2, context=8, agg=16, transform="residual")
     assert m.init_from_hyperprior(gmm) == ["g_a", "g_s", "entropy_bottleneck", "gains"]

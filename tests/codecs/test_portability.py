@@ -80,7 +80,9 @@ def test_mambaic_files_decode_under_every_thread_count(photo):
     from neurocodec.codecs import registry
 
     torch.manual_seed(0)
-    codec = registry.build("mambaic", N=16, M=24, slices=3, state=4, context=8, agg=16, window=4, qualities=2).eval()
+    from tests.codecs.conftest import unzero
+
+    codec = unzero(registry.build("mambaic", N=16, M=24, slices=3, state=4, context=8, agg=16, window=4, qualities=2)).eval()
     with torch.no_grad():
         codec.gains.log_gain.fill_(3.0)
     codec.refresh_hash()

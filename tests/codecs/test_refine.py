@@ -49,7 +49,9 @@ def test_refinement_works_for_the_untrained_codecs(name, crop):
     from tests.codecs.test_image_codecs import SMALL_EXTRA
 
     torch.manual_seed(0)
-    codec = registry.build(name, N=16, M=24, qualities=3, **SMALL_EXTRA[name]).eval()
+    from tests.codecs.conftest import unzero
+
+    codec = unzero(registry.build(name, N=16, M=24, qualities=3, **SMALL_EXTRA[name])).eval()
     with torch.no_grad():  # give the untrained levels real gains, so that there is something to code
         codec.gains.log_gain.fill_(3.0)
     codec.refresh_hash()

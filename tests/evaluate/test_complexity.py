@@ -20,7 +20,7 @@ KODAK = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))
 PINNED = {
     "shallow-2l": (dict(N=64, M=96, A=96), 6.258),
     "shallow-jpeg": (dict(N=64, M=96, A=96), 3.423),
-    "mambaic": (dict(N=64, M=96, slices=4, state=4, context=48, agg=64, window=4), 27.604),
+    "mambaic": (dict(N=64, M=96, slices=4, state=4, context=48, agg=64, window=4), 29.509),
 }
 
 

@@ -95,11 +95,14 @@ class MambaIC(ImageCodec):
             conv3x3(M, N), nn.LeakyReLU(inplace=True), block(N, state, exact=False),
             conv(N, N, 5, 2), nn.LeakyReLU(inplace=True), conv(N, N, 5, 2),
         )
+        # the hyperprior's h_s layout (a VSS block inserted, identity at initialisation): Q12
+        # scales and Q8 means that the context model corrects
         self.h_s = inet.IntSequential(
             inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
             block(M, state),
-            inet.IntConvTranspose2d(M, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
-            inet.IntConv2d(M, M, 3, padding=1),
+            inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConv2d(M * 3 // 2, 2 * M, 3, padding=1, out_frac=[inet.SCALE_FRAC] * M + [inet.MEAN_FRAC] * M,
+                           out_limit=inet.OUT_LIMIT),
         )
         # channel context of slice s >= 1: the decoded slices 0..s-1
         self.channel_context = nn.ModuleList(
@@ -108,15 +111,23 @@ class MambaIC(ImageCodec):
         )
         self.spatial_context = nn.ModuleList(inet.IntConv2d(ms, 2 * ms, 5, padding=2) for _ in range(slices))
         fracs = [inet.SCALE_FRAC] * ms + [inet.MEAN_FRAC] * ms
+        # per slice: (scale, mean) corrections of the hyper parameters, zero at initialisation
         self.parameters_net = nn.ModuleList(
             inet.IntSequential(
-                inet.IntConv2d(M + context + 2 * ms, agg, 1), inet.IntLeakyReLU(),
+                inet.IntConv2d(2 * M + context + 2 * ms, agg, 1), inet.IntLeakyReLU(),
                 WindowAttention(agg, window),
                 inet.IntConv2d(agg, agg, 1), inet.IntLeakyReLU(),
                 inet.IntConv2d(agg, 2 * ms, 1, out_frac=fracs, out_limit=inet.OUT_LIMIT),
             )
             for _ in range(slices)
         )
+        with torch.no_grad():
+            for net in self.parameters_net:
+                net[-1].weight.zero_()
+                net[-1].bias.zero_()
+            for m in self.modules():
+                if isinstance(m, (VSSBlock, ConvMixer)):
+                    m.zero_init()
         self.gains = GainUnits(qualities, M)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional()
@@ -124,9 +135,11 @@ class MambaIC(ImageCodec):
 
     @torch.no_grad()
     def init_from_hyperprior(self, other: ImageCodec) -> list[str]:
-        """Copy the parts of a trained image codec whose layout and shapes match (g_a and g_s of
-        a ``hyperprior`` (transform "gdn") or a ``gmm`` (transform "residual") of the same N and
-        M, the factorised prior, the gains); returns their names."""
+        """Copy the parts of a trained image codec whose layout and shapes match; returns their
+        names. From a ``hyperprior`` of the same N and M (transform "gdn"): g_a, g_s, the
+        factorised prior, the gains, and h_a and h_s around the inserted VSS blocks, so that
+        (VSS blocks and corrections starting at zero) the new codec starts as that hyperprior.
+        From a ``gmm`` (transform "residual"): g_a, g_s, the prior and the gains."""
         done = []
         for name in ("g_a", "g_s", "entropy_bottleneck", "gains"):
             theirs = getattr(other, name, None)
@@ -137,6 +150,16 @@ class MambaIC(ImageCodec):
             except RuntimeError:  # another layout or size
                 continue
             done.append(name)
+        # h_a / h_s: the same layers with a VSS block inserted after the first activation
+        for name in ("h_a", "h_s"):
+            mine, theirs = getattr(self, name), getattr(other, name, None)
+            if not isinstance(theirs, nn.Sequential) or len(theirs) != 5:
+                continue
+            pairs = [(mine[i], theirs[j]) for i, j in ((0, 0), (3, 2), (5, 4))]
+            if all(type(a) is type(b) and a.weight.shape == b.weight.shape for a, b in pairs):
+                for a, b in pairs:
+                    a.load_state_dict(b.state_dict())
+                done.append(name)
         self.refresh_hash()
         return done
 
@@ -144,65 +167,80 @@ class MambaIC(ImageCodec):
     def _slice(self, y: Tensor, s: int) -> Tensor:
         return y[:, s * self.Ms:(s + 1) * self.Ms]
 
-    def _contexts(self, s: int, hyper: Tensor, decoded: Tensor | None, exact: bool) -> Tensor:
-        """Hyper features and the channel context of slice s ([B, M + context, h, w]); decoded:
+    def _contexts(self, s: int, feats: Tensor, decoded: Tensor | None, exact: bool) -> Tensor:
+        """Hyper features and the channel context of slice s ([B, 2M + context, h, w]); decoded:
         slices 0..s-1 (float latents; ignored for s = 0). exact: int64 Q10 in and out."""
-        b, _, h, w = hyper.shape
+        b, _, h, w = feats.shape
         if s == 0:
-            ch = hyper.new_zeros(b, self.context_channels, h, w)
+            ch = feats.new_zeros(b, self.context_channels, h, w)
         else:
             net = self.channel_context[s - 1]
             ch = net.forward_int(inet.to_fixed(decoded)) if exact else net.forward_sim(decoded)
-        return torch.cat([hyper, ch], 1)
+        return torch.cat([feats, ch], 1)
 
-    def _params(self, s: int, ctx: Tensor, anchors: Tensor | None, exact: bool) -> tuple[Tensor, Tensor]:
-        """Slice s's (scales, means): floats (simulation) or (int32 scale indexes, int32 Q8
-        means) (exact). anchors: the slice's decoded anchors (zeros elsewhere), None in pass 1."""
+    def _params(self, s: int, ctx: Tensor, base: Tensor, anchors: Tensor | None, exact: bool) -> tuple[Tensor, Tensor]:
+        """Slice s's (scales, means): the hyper parameters `base` plus the context model's
+        corrections. Floats (simulation), or (int32 scale indexes, int32 Q8 means) (exact: the
+        Q12 scale and Q8 mean integers are added exactly). anchors: the slice's decoded anchors
+        (zeros elsewhere), None in pass 1."""
         sp_net, p_net = self.spatial_context[s], self.parameters_net[s]
         b, _, h, w = ctx.shape
         if anchors is None:
             sp = ctx.new_zeros(b, 2 * self.Ms, h, w)
         else:
             sp = sp_net.forward_int(inet.to_fixed(anchors)) if exact else sp_net.forward_sim(anchors)
-        out = (p_net.forward_int if exact else p_net.forward_sim)(torch.cat([ctx, sp], 1))
-        scales, means = out.chunk(2, 1)
+        d_scales, d_means = (p_net.forward_int if exact else p_net.forward_sim)(torch.cat([ctx, sp], 1)).chunk(2, 1)
+        lo, hi = s * self.Ms, (s + 1) * self.Ms
+        scales, means = base[:, lo:hi] + d_scales, base[:, self.M + lo:self.M + hi] + d_means
         if exact:
-            return inet.scale_indexes(scales), means.to(torch.int32)
+            return inet.scale_indexes(scales), means.clamp(-(1 << 30), 1 << 30).to(torch.int32)
         return scales, means
 
-    def _hyper(self, z_hat: Tensor, exact: bool) -> Tensor:
-        return self.h_s.forward_int(inet.to_fixed(z_hat)) if exact else self.h_s.forward_sim(z_hat)
+    def _hyper(self, z_hat: Tensor, exact: bool) -> tuple[Tensor, Tensor]:
+        """(features, base): the hyper-synthesis output as Q10 features for the context model
+        (real values in the simulation) and as the base parameters (Q12 scales and Q8 means when
+        exact), each [B, 2M, h, w]."""
+        lim = inet.ACT_LIMIT
+        if not exact:
+            out = self.h_s.forward_sim(z_hat)
+            return out.clamp(-lim / 1024.0, lim / 1024.0), out
+        out = self.h_s.forward_int(inet.to_fixed(z_hat))
+        sc, mu = out[:, : self.M], out[:, self.M:]
+        shift = inet.SCALE_FRAC - inet.ACT_FRAC
+        feats = torch.cat([(sc + (1 << (shift - 1))) >> shift, mu << (inet.ACT_FRAC - inet.MEAN_FRAC)], 1)
+        return feats.clamp(-lim, lim), out
 
-    def _sim_path(self, y: Tensor, hyper: Tensor, rounding) -> tuple[Tensor, Tensor, Tensor]:  # noqa: ANN001
+    def _sim_path(self, y: Tensor, hyper: tuple[Tensor, Tensor], rounding) -> tuple[Tensor, Tensor, Tensor]:  # noqa: ANN001
         """Float simulation over all slices: (y_hat, scales, means), each [B, M, h, w].
         rounding(v, means) -> the quantised (or soft-rounded) latent."""
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         hats, all_scales, all_means = [], [], []
         for s in range(self.S):
             ys = self._slice(y, s)
-            ctx = self._contexts(s, hyper, torch.cat(hats, 1) if hats else None, exact=False)
-            s1, m1 = self._params(s, ctx, None, exact=False)
+            ctx = self._contexts(s, hyper[0], torch.cat(hats, 1) if hats else None, exact=False)
+            s1, m1 = self._params(s, ctx, hyper[1], None, exact=False)
             y_anchors = rounding(ys, m1)  # one draw: the anchors the context sees are the coded ones
-            s2, m2 = self._params(s, ctx, y_anchors * mask, exact=False)
+            s2, m2 = self._params(s, ctx, hyper[1], y_anchors * mask, exact=False)
             scales, means = torch.where(mask, s1, s2), torch.where(mask, m1, m2)
             hats.append(torch.where(mask, y_anchors, rounding(ys, m2)))
             all_scales.append(scales)
             all_means.append(means)
         return torch.cat(hats, 1), torch.cat(all_scales, 1), torch.cat(all_means, 1)
 
-    def _exact_path(self, y: Tensor | None, hyper: Tensor, coder) -> Tensor:  # noqa: ANN001
+    def _exact_path(self, y: Tensor | None, hyper: tuple[Tensor, Tensor], coder) -> Tensor:  # noqa: ANN001
         """The coder's path: for every slice and pass, exact parameters at the pass's positions,
         then coder(s, anchors, ys_points or None, scale_idx, means_q) -> decoded values there.
         Returns y_hat [B, M, h, w]."""
-        b, _, h, w = hyper.shape
-        sel = anchor_mask(h, w, hyper.device)[0, 0]
-        y_hat = hyper.new_zeros(b, self.M, h, w, dtype=torch.float32)
+        feats, base = hyper
+        b, _, h, w = feats.shape
+        sel = anchor_mask(h, w, feats.device)[0, 0]
+        y_hat = feats.new_zeros(b, self.M, h, w, dtype=torch.float32)
         for s in range(self.S):
-            ctx = self._contexts(s, hyper, y_hat[:, : s * self.Ms] if s else None, exact=True)
+            ctx = self._contexts(s, feats, y_hat[:, : s * self.Ms] if s else None, exact=True)
             cur = y_hat[:, s * self.Ms:(s + 1) * self.Ms]
             for anchors in (True, False):
                 r, c = torch.nonzero(sel if anchors else ~sel, as_tuple=True)
-                idx, mq = self._params(s, ctx, None if anchors else cur * sel, exact=True)
+                idx, mq = self._params(s, ctx, base, None if anchors else cur * sel, exact=True)
                 ys = None if y is None else self._slice(y, s)[:, :, r, c]
                 cur[:, :, r, c] = coder(s, anchors, ys, idx[:, :, r, c], mq[:, :, r, c])
         return y_hat
