@@ -116,7 +116,20 @@ def main() -> None:
     ap.add_argument("--refine-results", default=None, help="folder with kodak-NAME.json and kodak-NAME+refineN.json")
     ap.add_argument("--speed-images", type=int, default=4)
     ap.add_argument("--published", default="", help="published context (cited, not measured here)")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="wall time of the last stage when the run was resumed across run folders (default: from the folder)")
+    ap.add_argument("--update-speed", action="store_true",
+                    help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
+                         "(on a quiet machine)")
     args = ap.parse_args()
+    if args.update_speed:
+        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
+        card = json.loads(card_path.read_text())
+        kodak = data_path("kodak")
+        card["speed"] = speed(registry.load(registry.CHECKPOINT_DIR / f"{args.name}.pt"), list_images(kodak)[: args.speed_images])
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps(card["speed"], indent=2))
+        return
 
     ckpt_path = Path(args.checkpoint)
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -125,7 +138,7 @@ def main() -> None:
     codec = registry.load(out)  # exactly what ships
     run_dir = ckpt_path.parent.parent
     started = min(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
-    wall_h = (ckpt_path.stat().st_mtime - started) / 3600
+    wall_h = (ckpt_path.stat().st_mtime - started) / 3600 if args.hours is None else args.hours
 
     stages = []
     for st in filter(None, args.stages.split(";")):
@@ -203,7 +216,7 @@ def main() -> None:
 
     x = to_tensor(load_image(images[0])) if images else torch.rand(1, 3, 512, 768)
     card["decode_kflop_per_px"] = round(image_decode_complexity(codec, x, codec.qualities[len(codec.qualities) // 2]).kflop_per_px, 3)
-    if images:
+    if images and args.speed_images > 0:
         card["speed"] = speed(codec, images[: args.speed_images])
     if hasattr(codec, "config") and codec.name == "mambaic":
         card["arithmetic"]["selective_scan"] = (
