@@ -9,7 +9,7 @@ import torch
 from neurocodec import bitstream
 from neurocodec.cli import main as cli_main
 from neurocodec.codecs import registry
-from neurocodec.codecs.image.refine import real_cost, refine, sga_round
+from neurocodec.codecs.image.refine import real_cost, sga_round
 from tests.codecs.conftest import shipped
 
 
