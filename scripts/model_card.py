@@ -120,10 +120,19 @@ def main() -> None:
     ap.add_argument("--published", default="", help="published context (cited, not measured here)")
     ap.add_argument("--hours", type=float, default=None,
                     help="wall time of the last stage when the run was resumed across run folders (default: from the folder)")
+    ap.add_argument("--update-refined", action="store_true",
+                    help="only add the refined RD points of --refine-results to the existing card")
     ap.add_argument("--update-speed", action="store_true",
                     help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
                          "(on a quiet machine)")
     args = ap.parse_args()
+    if args.update_refined:
+        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
+        card = json.loads(card_path.read_text())
+        card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps(card["kodak_refined"], indent=2))
+        return
     if args.update_speed:
         card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
         card = json.loads(card_path.read_text())
