@@ -37,23 +37,29 @@ def anchor_mask(h: int, w: int, device: torch.device | None = None) -> Tensor:
     return ((i + j) % 2 == 0)[None, None]
 
 
+def residual_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(g_a, g_s) of Cheng et al. 2020's anchor: residual blocks, y at 1/16 with M channels."""
+    g_a = nn.Sequential(
+        ResidualBlockWithStride(3, N), ResidualBlock(N, N),
+        ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+        ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+        conv3x3(N, M, stride=2),
+    )
+    g_s = nn.Sequential(
+        ResidualBlock(M, N), ResidualBlockUpsample(N, N),
+        ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+        ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+        ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
+    )
+    return g_a, g_s
+
+
 class CheckerboardGMM(ImageCodec):
     name = "gmm"
 
     def __init__(self, N: int = 128, M: int = 192, K: int = 3, qualities: int = 6, lambdas: tuple[float, ...] | None = None) -> None:
         super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M, K=K)
-        self.g_a = nn.Sequential(
-            ResidualBlockWithStride(3, N), ResidualBlock(N, N),
-            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
-            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
-            conv3x3(N, M, stride=2),
-        )
-        self.g_s = nn.Sequential(
-            ResidualBlock(M, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
-        )
+        self.g_a, self.g_s = residual_transforms(N, M)
         self.h_a = nn.Sequential(
             conv3x3(M, N), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
             conv3x3(N, N, stride=2), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),

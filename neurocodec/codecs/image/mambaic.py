@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
-from neurocodec.codecs.image.gmm import anchor_mask
+from neurocodec.codecs.image.gmm import anchor_mask, residual_transforms
 from neurocodec.codecs.image.refine import sga_round
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.integer_vss import ConvMixer, VSSBlock, WindowAttention
@@ -36,13 +36,9 @@ from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bi
 from neurocodec.errors import InputError
 from neurocodec.nn.transforms import (
     GDN,
-    ResidualBlock,
-    ResidualBlockUpsample,
-    ResidualBlockWithStride,
     conv,
     conv3x3,
     deconv,
-    subpel_conv3x3,
 )
 
 MIXERS = {"vss": VSSBlock, "conv": ConvMixer}
@@ -72,22 +68,8 @@ class MambaIC(ImageCodec):
                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
             )
         else:
-            self._residual_transforms(N, M)
+            self.g_a, self.g_s = residual_transforms(N, M)
         self._build_entropy_model(N, M, slices, state, context, agg, window, block, ms, qualities)
-
-    def _residual_transforms(self, N: int, M: int) -> None:
-        self.g_a = nn.Sequential(
-            ResidualBlockWithStride(3, N), ResidualBlock(N, N),
-            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
-            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
-            conv3x3(N, M, stride=2),
-        )
-        self.g_s = nn.Sequential(
-            ResidualBlock(M, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
-            ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
-        )
 
     def _build_entropy_model(self, N: int, M: int, slices: int, state: int, context: int, agg: int, window: int,
                              block: type, ms: int, qualities: int) -> None:
