@@ -49,14 +49,20 @@ results: $(STAMP)
 
 # make results-refine: iterative encoding (SGA) on a Kodak subset (the first 4 images, qualities
 # 1, 3, 6; 500 steps cost minutes per image on a CPU): each codec with 100 and 500 refine steps
-# beside itself unrefined, on one thread. BD gains: notebooks/image_complexity.ipynb.
+# beside itself unrefined, on one thread; gmm (about 1 s per step on a whole image) on 256x256
+# centre crops of the first 2 images. BD tables: notebooks/image_complexity.ipynb, or
+# neurocodec plot $(REFINE_DIR)/*.json -o refine.png --table refine.md --all-rows --anchors hyperprior,shallow-2l
 REFINE_DIR ?= results/kodak-refine
-REFINE_MODELS ?= hyperprior gmm shallow-2l
+REFINE_MODELS ?= hyperprior shallow-2l
+REFINE_CROPS ?= results/kodak-crops
 .PHONY: results-refine
 results-refine: $(STAMP)
 	for m in $(REFINE_MODELS); do for c in $$m $$m+refine100 $$m+refine500; do \
 		OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data kodak --limit 4 --qualities 1,3,6 \
 			--codecs $$c --out $(REFINE_DIR) --workers 1 --skip-unavailable || exit 1; done; done
+	$(BIN)/python scripts/kodak_crops.py $(REFINE_CROPS)/images --images 2 --size 256
+	OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data $(REFINE_CROPS)/images --dataset-name kodak-crops \
+		--qualities 1,3,6 --codecs hyperprior,gmm,gmm+refine100,gmm+refine500 --out $(REFINE_CROPS) --workers 1
 
 # make results-audio: LibriSpeech rate-distortion (librispeech-eval: the 106 utterances of
 # test-other, test-clean and dev-clean) of the audio models and the classical speech codecs

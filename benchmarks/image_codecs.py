@@ -148,29 +148,14 @@ def load_or_build(name: str):  # noqa: ANN201
 
 def bench_complexity(name: str, images: list[torch.Tensor], quality: int, refine_steps: int = 4) -> dict:
     """Seconds per image at 1 and 2 threads, decode kFLOP/px, parameters, seconds per refine step."""
-    from neurocodec.evaluate.complexity import image_decode_complexity, parameter_count
+    from neurocodec.evaluate.complexity import image_decode_complexity, image_speed, parameter_count
 
     codec, trained = load_or_build(name)
-    row: dict = {"codec": codec.name, "trained": trained, "parameters": parameter_count(codec)}
+    row: dict = {"codec": codec.name, "trained": trained, "parameters": parameter_count(codec),
+                 **image_speed(codec, images, quality)}
     before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            codec.compress(images[0][..., :64, :64], quality, reconstruct=False)  # warm-up (tables, caches)
-            enc = dec = 0.0
-            nbytes = 0
-            for x in images:
-                t0 = time.perf_counter()
-                payload, _ = codec.compress(x, quality, reconstruct=False)
-                t1 = time.perf_counter()
-                codec.decompress(payload)
-                dec += time.perf_counter() - t1
-                enc += t1 - t0
-                nbytes += len(bitstream.dumps(payload))
-            row[f"encode_s_{threads}t"] = enc / len(images)
-            row[f"decode_s_{threads}t"] = dec / len(images)
-        row["bpp"] = 8 * nbytes / sum(x.shape[-2] * x.shape[-1] for x in images)
-        # refinement: the extra time of N steps over plain encoding, per step (2 threads, first image)
+    try:  # refinement: the extra time of N steps over plain encoding, per step (2 threads, first image)
+        torch.set_num_threads(2)
         x = images[0]
         t0 = time.perf_counter()
         codec.compress(x, quality, reconstruct=False)

@@ -54,28 +54,12 @@ def rate_vs_estimate(codec, images: list[Path]) -> dict:
 
 
 def speed(codec, images: list[Path]) -> dict:
-    """Mean encode and decode seconds per image at 1 and 2 threads (quality 3, after a warm-up)."""
-    import time
+    """Mean encode and decode seconds per image at 1 and 2 threads (quality 3)."""
+    from neurocodec.evaluate.complexity import image_speed
 
-    xs = [to_tensor(load_image(p)) for p in images]
-    out = {"images": [p.name for p in images], "quality": 3}
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            codec.compress(xs[0][..., :64, :64], 3, reconstruct=False)
-            enc = dec = 0.0
-            for x in xs:
-                t0 = time.perf_counter()
-                payload, _ = codec.compress(x, 3, reconstruct=False)
-                t1 = time.perf_counter()
-                codec.decompress(payload)
-                enc, dec = enc + t1 - t0, dec + time.perf_counter() - t1
-            out[f"encode_s_{threads}_threads"] = round(enc / len(xs), 3)
-            out[f"decode_s_{threads}_threads"] = round(dec / len(xs), 3)
-    finally:
-        torch.set_num_threads(before)
-    return out
+    s = image_speed(codec, [to_tensor(load_image(p)) for p in images], 3)
+    return {"images": [p.name for p in images], "quality": 3,
+            **{f"{k}_s_{n}_threads": round(s[f"{k}_s_{n}t"], 3) for k in ("encode", "decode") for n in (1, 2)}}
 
 
 def refined_points(name: str, folder: Path) -> dict:

@@ -87,8 +87,9 @@ def softplus_table() -> Tensor:
 @lru_cache(maxsize=None)
 def decay_tables() -> tuple[Tensor, Tensor]:
     """(coarse [1024], fine [64]): round(2^16 exp(-j / 64)) and round(2^16 exp(-k / 4096));
-    exp(-u) for u in Q12 is coarse[u >> 6] * fine[u & 63] / 2^16."""
-    coarse = _decimal_table(lambda j: (-decimal.Decimal(j) / 64).exp(), EXP_MAX * 64, 16)
+    exp(-u) for u in Q12 is coarse[u >> 6] * fine[u & 63] / 2^16. The coarse table is every
+    fourth entry of the mixture softmax's exp table (exp(-i / 256), the same rounding)."""
+    coarse = inet.exp_table()[:: 1 << (inet.LOGIT_FRAC - 6)][: EXP_MAX * 64]
     fine = _decimal_table(lambda k: (-decimal.Decimal(k) / 4096).exp(), 64, 16)
     return coarse, fine
 
@@ -111,10 +112,6 @@ def _act_round(x: Tensor) -> Tensor:
 
 class IntLayerNorm(IntegerModule):
     """LayerNorm over the channel axis of [B, C, ...] (no affine part)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.channels = channels
 
     def forward_sim(self, x: Tensor) -> Tensor:
         mu = x.mean(1, keepdim=True)
@@ -259,12 +256,12 @@ class VSSBlock(_Block):
         super().__init__()
         c, e = channels, channels * expand
         self.exact = exact
-        self.norm = IntLayerNorm(c)
+        self.norm = IntLayerNorm()
         self.in_proj = IntConv2d(c, 2 * e, 1)
         self.dwconv = IntConv2d(e, e, 3, padding=1, groups=e)
         self.act = IntSiLU()
         self.ss2d = SS2D(e, state)
-        self.out_norm = IntLayerNorm(e)
+        self.out_norm = IntLayerNorm()
         self.out_proj = IntConv2d(e, c, 1)
 
     @torch.no_grad()

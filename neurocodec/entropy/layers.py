@@ -189,8 +189,12 @@ class GaussianConditional(_Conditional):
         training = self.training if training is None else training
         means = torch.zeros_like(y) if means is None else means
         y_hat = quantize_train(y, self.quantization, means) if training else torch.round(y - means) + means
-        lik = bin_likelihood(self.family, y_hat, means, self.lower_bound_scale(scales))
-        return y_hat, lik.clamp_min(self.likelihood_bound)
+        return y_hat, self.likelihood(y_hat, scales, means)
+
+    def likelihood(self, y_hat: Tensor, scales: Tensor, means: Tensor) -> Tensor:
+        """Probability of the unit bin around each y_hat (any real values: SGA's soft-rounded
+        latents too), bounded below like the coder."""
+        return bin_likelihood(self.family, y_hat, means, self.lower_bound_scale(scales)).clamp_min(self.likelihood_bound)
 
     def model(self, scales: Tensor) -> ParametricModel:
         """The integer model: zero mean, quantised scales (cpu)."""

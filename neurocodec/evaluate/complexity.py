@@ -57,5 +57,34 @@ def image_decode_complexity(codec: Codec, x: torch.Tensor, quality: int) -> Deco
     return decode_complexity(codec, payload)
 
 
+def image_speed(codec: Codec, images: list[torch.Tensor], quality: int, threads: tuple[int, ...] = (1, 2)) -> dict:
+    """Mean encode and decode seconds per image at each torch thread count (after a warm-up),
+    keys ``encode_s_<n>t`` / ``decode_s_<n>t``, and the mean bpp of the files."""
+    import time
+
+    from neurocodec import bitstream
+
+    out: dict = {}
+    before = torch.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            codec.compress(images[0][..., :64, :64], quality, reconstruct=False)  # tables, caches
+            enc = dec = 0.0
+            bits = 0
+            for x in images:
+                t0 = time.perf_counter()
+                payload, _ = codec.compress(x, quality, reconstruct=False)
+                t1 = time.perf_counter()
+                codec.decompress(payload)
+                enc, dec = enc + t1 - t0, dec + time.perf_counter() - t1
+                bits += 8 * len(bitstream.dumps(payload))
+            out[f"encode_s_{n}t"], out[f"decode_s_{n}t"] = enc / len(images), dec / len(images)
+    finally:
+        torch.set_num_threads(before)
+    out["bpp"] = bits / sum(x.shape[-2] * x.shape[-1] for x in images)
+    return out
+
+
 def parameter_count(codec: torch.nn.Module) -> int:
     return sum(p.numel() for p in codec.parameters())

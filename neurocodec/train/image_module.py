@@ -38,7 +38,8 @@ class ImageCodecModule(L.LightningModule):
         with another learning rate; --ckpt_path instead resumes a run exactly.
         init_hyperprior_from: a trained codec whose shared parts start this one where layouts
         and shapes match: a mean-scale hyperprior's h_a, h_s, factorised prior and gains for the
-        shallow codecs; a gmm's g_a, g_s, factorised prior and gains for mambaic (each codec's
+        shallow codecs (and g_a too from a trained shallow codec); for mambaic, all of a
+        hyperprior's parts (or a gmm's g_a, g_s, prior and gains) (each codec's
         ``init_from_hyperprior``)."""
         super().__init__()
         self.save_hyperparameters()

@@ -54,13 +54,3 @@ def test_demo_with_shipped_model(tmp_path):
     assert (tmp_path / "grace_hopper.bin").stat().st_size == r["bin_bytes"]
     assert (tmp_path / "grace_hopper.png").exists() and r["psnr"] > 22 and 0.05 < r["bpp"] < 2
 
-
-@pytest.mark.parametrize("name,kflop", [("shallow-2l", 8.5), ("shallow-jpeg", 4.0)])
-def test_shallow_cards_state_their_budget_and_refinement(name, kflop):
-    card = json.loads((registry.CHECKPOINT_DIR / f"{name}.json").read_text())
-    assert card["decode_kflop_per_px"] <= kflop and card["training"]["steps"] > 0
-    assert card["speed"]["decode_s_1_threads"] > 0
-    if name == "shallow-2l":  # refinement lowers the rate at equal quality on the stated subset
-        variants = card["kodak_refined"]["variants"]
-        assert variants["100"]["bd_rate_pct_vs_unrefined_psnr_rgb"] < 0
-        assert variants["500"]["bd_rate_pct_vs_unrefined_psnr_rgb"] < variants["100"]["bd_rate_pct_vs_unrefined_psnr_rgb"]

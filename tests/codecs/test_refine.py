@@ -36,8 +36,9 @@ def test_refined_files_decode_unchanged_and_are_never_worse(name, crop):
     assert bitstream.dumps(codec.compress(crop, 3, reconstruct=False, refine_steps=20, seed=1)[0]) == data
 
 
-def test_refinement_lowers_the_cost_on_a_photo(photo):
-    codec = shipped("hyperprior")
+@pytest.mark.parametrize("name", ["hyperprior", "shallow-2l"])
+def test_refinement_lowers_the_cost_on_a_photo(name, photo):
+    codec = shipped(name)
     x = photo[..., :128, :192].contiguous()
     codec.compress(x, 4, refine_steps=40)
     r = codec.last_refinement

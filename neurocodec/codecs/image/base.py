@@ -211,6 +211,23 @@ class ImageCodec(Codec):
         raise NotImplementedError
 
     @torch.no_grad()
+    def copy_parts_from(self, other: nn.Module, names: tuple[str, ...]) -> list[str]:
+        """Load each named submodule of `other` into this codec's where its state loads (same
+        layout and shapes); returns the names copied. The weights hash is refreshed."""
+        done = []
+        for name in names:
+            theirs = getattr(other, name, None)
+            if theirs is None:
+                continue
+            try:
+                getattr(self, name).load_state_dict(theirs.state_dict())
+            except RuntimeError:  # another layout or size
+                continue
+            done.append(name)
+        self.refresh_hash()
+        return done
+
+    @torch.no_grad()
     def estimated_bits(self, x: Tensor, quality: int) -> float:
         """The model's own rate estimate (-sum log2 of the eval-mode likelihoods) of one image:
         what the coded sections of compress() should come within 1% of."""

@@ -17,8 +17,18 @@ from torch import Tensor, nn
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.codecs.image.refine import sga_round
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bin_likelihood, quantize_train
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, quantize_train
 from neurocodec.nn.transforms import GDN, conv, deconv
+
+
+def gdn_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(g_a, g_s): 4 x (5x5 conv, stride 2) with GDN, mirrored with IGDN; y at 1/16, M channels."""
+    g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+    g_s = nn.Sequential(
+        deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+        deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+    )
+    return g_a, g_s
 
 
 class MeanScaleHyperprior(ImageCodec):
@@ -26,13 +36,7 @@ class MeanScaleHyperprior(ImageCodec):
 
     def __init__(self, N: int = 128, M: int = 192, qualities: int = 6, lambdas: tuple[float, ...] | None = None) -> None:
         super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M)
-        self.g_a = nn.Sequential(
-            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
-        )
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
-        )
+        self.g_a, self.g_s = gdn_transforms(N, M)
         self.h_a = nn.Sequential(
             conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
             conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
@@ -91,8 +95,7 @@ class MeanScaleHyperprior(ImageCodec):
         z_s = sga_round(z, eb._medians_like(z), tau, generator)
         scales, means = self.h_s.forward_sim(z_s).chunk(2, 1)
         y_s = sga_round(latents["y"], means, tau, generator)
-        y_lik = bin_likelihood(gc.family, y_s, means, gc.lower_bound_scale(scales)).clamp_min(gc.likelihood_bound)
-        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(y_lik).sum()
+        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(gc.likelihood(y_s, scales, means)).sum()
         return self.synthesize(y_s, q), bits
 
     def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:

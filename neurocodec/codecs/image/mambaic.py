@@ -29,16 +29,15 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
 from neurocodec.codecs.image.gmm import anchor_mask, residual_transforms
+from neurocodec.codecs.image.hyperprior import gdn_transforms
 from neurocodec.codecs.image.refine import sga_round
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.integer_vss import ConvMixer, VSSBlock, WindowAttention
-from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, bin_likelihood, quantize_train
+from neurocodec.entropy.layers import EntropyBottleneck, GaussianConditional, quantize_train
 from neurocodec.errors import InputError
 from neurocodec.nn.transforms import (
-    GDN,
     conv,
     conv3x3,
-    deconv,
 )
 
 MIXERS = {"vss": VSSBlock, "conv": ConvMixer}
@@ -61,18 +60,7 @@ class MambaIC(ImageCodec):
         block = MIXERS[mixer]
         ms = M // slices
         self.N, self.M, self.S, self.Ms = N, M, slices, ms
-        if transform == "gdn":
-            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
-            self.g_s = nn.Sequential(
-                deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
-            )
-        else:
-            self.g_a, self.g_s = residual_transforms(N, M)
-        self._build_entropy_model(N, M, slices, state, context, agg, window, block, ms, qualities)
-
-    def _build_entropy_model(self, N: int, M: int, slices: int, state: int, context: int, agg: int, window: int,
-                             block: type, ms: int, qualities: int) -> None:
+        self.g_a, self.g_s = gdn_transforms(N, M) if transform == "gdn" else residual_transforms(N, M)
         self.h_a = nn.Sequential(
             conv3x3(M, N), nn.LeakyReLU(inplace=True), block(N, state, exact=False),
             conv(N, N, 5, 2), nn.LeakyReLU(inplace=True), conv(N, N, 5, 2),
@@ -122,16 +110,7 @@ class MambaIC(ImageCodec):
         factorised prior, the gains, and h_a and h_s around the inserted VSS blocks, so that
         (VSS blocks and corrections starting at zero) the new codec starts as that hyperprior.
         From a ``gmm`` (transform "residual"): g_a, g_s, the prior and the gains."""
-        done = []
-        for name in ("g_a", "g_s", "entropy_bottleneck", "gains"):
-            theirs = getattr(other, name, None)
-            if theirs is None:
-                continue
-            try:
-                getattr(self, name).load_state_dict(theirs.state_dict())
-            except RuntimeError:  # another layout or size
-                continue
-            done.append(name)
+        done = self.copy_parts_from(other, ("g_a", "g_s", "entropy_bottleneck", "gains"))
         # h_a / h_s: the same layers with a VSS block inserted after the first activation
         for name in ("h_a", "h_s"):
             mine, theirs = getattr(self, name), getattr(other, name, None)
@@ -185,7 +164,8 @@ class MambaIC(ImageCodec):
         lim = inet.ACT_LIMIT
         if not exact:
             out = self.h_s.forward_sim(z_hat)
-            return out.clamp(-lim / 1024.0, lim / 1024.0), out
+            unit = float(1 << inet.ACT_FRAC)
+            return out.clamp(-lim / unit, lim / unit), out
         out = self.h_s.forward_int(inet.to_fixed(z_hat))
         sc, mu = out[:, : self.M], out[:, self.M:]
         shift = inet.SCALE_FRAC - inet.ACT_FRAC
@@ -211,7 +191,8 @@ class MambaIC(ImageCodec):
 
     def _exact_path(self, y: Tensor | None, hyper: tuple[Tensor, Tensor], coder) -> Tensor:  # noqa: ANN001
         """The coder's path: for every slice and pass, exact parameters at the pass's positions,
-        then coder(s, anchors, ys_points or None, scale_idx, means_q) -> decoded values there.
+        then coder(s, anchors, (rows, cols), ys_points or None, scale_idx, means_q) -> decoded
+        values there.
         Returns y_hat [B, M, h, w]."""
         feats, base = hyper
         b, _, h, w = feats.shape
@@ -224,8 +205,13 @@ class MambaIC(ImageCodec):
                 r, c = torch.nonzero(sel if anchors else ~sel, as_tuple=True)
                 idx, mq = self._params(s, ctx, base, None if anchors else cur * sel, exact=True)
                 ys = None if y is None else self._slice(y, s)[:, :, r, c]
-                cur[:, :, r, c] = coder(s, anchors, ys, idx[:, :, r, c], mq[:, :, r, c])
+                cur[:, :, r, c] = coder(s, anchors, (r, c), ys, idx[:, :, r, c], mq[:, :, r, c])
         return y_hat
+
+    @staticmethod
+    def _section(s: int, anchors: bool) -> str:
+        """Section name of slice s's pass: y<s>a (the anchors) or y<s>n (the others)."""
+        return f"y{s}{'a' if anchors else 'n'}"
 
     # ---- the codec contract ---------------------------------------------------------------------
     def forward(self, x: Tensor, q: Tensor) -> dict:
@@ -240,12 +226,9 @@ class MambaIC(ImageCodec):
         else:  # exactly the coder's parameters
             lik = torch.empty_like(y)
 
-            def measure(s, anchors, ys, idx, mq):  # noqa: ANN001, ANN202
-                means = inet.means_of_q8(mq)
-                y_q = torch.round(ys - means) + means
-                r, c = torch.nonzero(anchor_mask(*y.shape[-2:], y.device)[0, 0] == anchors, as_tuple=True)
-                lik[:, s * self.Ms:(s + 1) * self.Ms, r, c] = bin_likelihood(
-                    gc.family, y_q, means, gc.lower_bound_scale(inet.scales_of_indexes(idx))).clamp_min(gc.likelihood_bound)
+            def measure(s, _anchors, pos, ys, idx, mq):  # noqa: ANN001, ANN202
+                y_q, p = gc(ys, inet.scales_of_indexes(idx), inet.means_of_q8(mq), training=False)
+                lik[:, s * self.Ms:(s + 1) * self.Ms, pos[0], pos[1]] = p
                 return y_q
 
             y_hat = self._exact_path(y, self._hyper(z_hat, exact=True), measure)
@@ -263,9 +246,9 @@ class MambaIC(ImageCodec):
         z_bytes, z_hat = self.entropy_bottleneck.compress(latents["z"])
         sections = {"z": z_bytes}
 
-        def code(s, anchors, ys, idx, mq):  # noqa: ANN001, ANN202
+        def code(s, anchors, _pos, ys, idx, mq):  # noqa: ANN001, ANN202
             data, y_q = self.gaussian_conditional.compress_int(ys, idx, mq)
-            sections[f"y{s}{'a' if anchors else 'n'}"] = data
+            sections[self._section(s, anchors)] = data
             return y_q
 
         y_hat = self._exact_path(latents["y"], self._hyper(z_hat, exact=True), code)
@@ -275,9 +258,8 @@ class MambaIC(ImageCodec):
         zh, zw = latent_size(size, 64)
         z_hat = self.entropy_bottleneck.decompress(section_bytes("z", sections), (1, self.N, zh, zw))
 
-        def decode(s, anchors, _ys, idx, mq):  # noqa: ANN001, ANN202
-            data = section_bytes(f"y{s}{'a' if anchors else 'n'}", sections)
-            return self.gaussian_conditional.decompress_int(data, idx, mq)
+        def decode(s, anchors, _pos, _ys, idx, mq):  # noqa: ANN001, ANN202
+            return self.gaussian_conditional.decompress_int(section_bytes(self._section(s, anchors), sections), idx, mq)
 
         return self._exact_path(None, self._hyper(z_hat, exact=True), decode)
 
@@ -287,6 +269,5 @@ class MambaIC(ImageCodec):
         z_s = sga_round(z, eb._medians_like(z), tau, generator)
         hyper = self._hyper(z_s, exact=False)
         y_s, scales, means = self._sim_path(latents["y"], hyper, lambda v, m: sga_round(v, m, tau, generator))
-        y_lik = bin_likelihood(gc.family, y_s, means, gc.lower_bound_scale(scales)).clamp_min(gc.likelihood_bound)
-        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(y_lik).sum()
+        bits = -torch.log2(eb.likelihood_at(z_s)).sum() - torch.log2(gc.likelihood(y_s, scales, means)).sum()
         return self.synthesize(y_s, q), bits

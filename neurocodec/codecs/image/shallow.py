@@ -67,18 +67,8 @@ class ShallowDecoderCodec(MeanScaleHyperprior):
         mean-scale hyperprior whose shapes match, and the analysis g_a too when `other` is a
         shallow codec of the same widths (e.g. shallow-jpeg from a trained shallow-2l); returns
         the names of the copied parts."""
-        done = []
-        for name in ("g_a", "h_a", "h_s", "entropy_bottleneck", "gains"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if name == "g_a" and not isinstance(other, ShallowDecoderCodec):
-                continue  # a hyperprior's GDN analysis has another layout
-            try:
-                mine.load_state_dict(theirs.state_dict())
-            except RuntimeError:  # another N or M
-                continue
-            done.append(name)
-        self.refresh_hash()
-        return done
+        names = ("g_a",) if isinstance(other, ShallowDecoderCodec) else ()  # a hyperprior's GDN g_a differs
+        return self.copy_parts_from(other, names + ("h_a", "h_s", "entropy_bottleneck", "gains"))
 
 
 class ShallowTwoLayer(ShallowDecoderCodec):
