@@ -164,24 +164,16 @@ def _image_codec(name: str) -> Any:
 
     if name in CLASSICAL_IMAGE_CODECS:
         return classical_image_codec(name)
-    try:
-        from neurocodec.codecs.registry import load_image_codec
-    except ImportError as e:
-        raise CodecUnavailableError(
-            f"codec {name!r} is not available: it is not a classical codec "
-            f"({', '.join(CLASSICAL_IMAGE_CODECS)}) and the neural codec registry cannot be imported ({e})"
-        ) from None
     from neurocodec.evaluate import refined
 
+    # a shipped codec by name or a checkpoint path (.pt / Lightning .ckpt), optionally as
+    # NAME+refineN: NAME with N steps of iterative encoding
     variant = refined.parse(name)
     try:
-        if variant is not None:  # NAME+refineN: NAME with N steps of iterative encoding
-            return refined.RefinedImageCodec(load_image_codec(variant[0]), variant[1])
-        return load_image_codec(name)
-    except (InputError, KeyError, LookupError, CheckpointNotFoundError) as e:
-        # an unknown name, or a known codec whose checkpoint is not there yet; any other
-        # failure (an unreadable checkpoint, ...) stays an error
+        codec, _ = load_neural_codec(variant[0] if variant is not None else name, "image")
+    except (KeyError, LookupError) as e:
         raise CodecUnavailableError(f"unknown or unavailable image codec {name!r}: {e}") from None
+    return refined.RefinedImageCodec(codec, variant[1]) if variant is not None else codec
 
 
 def _image_known() -> list[str]:

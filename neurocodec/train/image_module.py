@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, Literal
 
 import lightning as L
@@ -19,7 +21,14 @@ class ImageCodecModule(L.LightningModule):
     loss = lambda_q * D + bpp, with D = 255^2 * MSE (or 1 - MS-SSIM), a quality level q drawn
     per batch; the factorised prior's quantiles have their own auxiliary loss and optimiser;
     gradients are clipped. Validation logs estimated bpp and PSNR at the lowest, middle and
-    highest levels.
+    highest levels, and the transform ceiling (PSNR of g_s(g_a(x)) with the latent unquantised;
+    also logged in training every ``log_every_n_steps``).
+
+    Recipe options (the recipe study, ``scripts/recipe_study.py``): a learning-rate schedule over
+    the run's progress, a CPU-time budget, level sampling weights and a distortion-only warm-up.
+    Progress is the fraction of ``cpu_budget_s`` used when a budget is set (CPU seconds of this
+    process, summed over resumed runs: fair between jobs sharing cores) or of ``wall_budget_s``
+    (whichever is further), else of ``trainer.max_steps``.
     """
 
     def __init__(
@@ -33,6 +42,12 @@ class ImageCodecModule(L.LightningModule):
         lr_drop_steps: list[int] | None = None,
         init_from: str | None = None,
         init_hyperprior_from: str | None = None,
+        schedule: Literal["constant", "linear", "cosine"] = "constant",
+        warmup: float = 0.0,
+        cpu_budget_s: float | None = None,
+        wall_budget_s: float | None = None,
+        level_weights: list[float] | None = None,
+        distortion_warmup: float = 0.0,
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
         with another learning rate; --ckpt_path instead resumes a run exactly.
@@ -40,9 +55,27 @@ class ImageCodecModule(L.LightningModule):
         and shapes match: a mean-scale hyperprior's h_a, h_s, factorised prior and gains for the
         shallow codecs (and g_a too from a trained shallow codec); for mambaic, all of a
         hyperprior's parts (or a gmm's g_a, g_s, prior and gains) (each codec's
-        ``init_from_hyperprior``)."""
+        ``init_from_hyperprior``).
+        schedule: the learning rate over progress p in [0, 1]: constant, or decayed to 0 at p = 1
+        linearly ("budgeted training", Li et al., ICLR 2020) or by a half cosine, after a linear
+        warm-up over the first ``warmup`` of progress.
+        cpu_budget_s: stop when this process has used this many CPU seconds in training (counted
+        across resumes; data loading counts only with ``workers: 0``).
+        wall_budget_s: the same in wall-clock seconds of training (a GPU burst); with both
+        budgets, the first one spent ends the run.
+        level_weights: relative probabilities of drawing each quality level (default uniform).
+        distortion_warmup: train on distortion alone (rate term off: an autoencoder warm-up that
+        lifts the transform ceiling) for this first fraction of progress."""
         super().__init__()
         self.save_hyperparameters()
+        if level_weights is not None and (len(level_weights) == 0 or min(level_weights) < 0 or sum(level_weights) <= 0):
+            raise ValueError(f"level_weights must be non-negative with a positive sum, got {level_weights}")
+        if not 0.0 <= warmup < 1.0 or not 0.0 <= distortion_warmup < 1.0:
+            raise ValueError("warmup and distortion_warmup are fractions of the run in [0, 1)")
+        self.cpu_seconds = 0.0  # training CPU time of earlier (resumed) runs
+        self.wall_seconds = 0.0  # and their wall-clock time
+        self._cpu_start: float | None = None
+        self._wall_start: float | None = None
         self.codec: ImageCodec = registry.build(codec, **(codec_config or {}))
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
@@ -66,14 +99,72 @@ class ImageCodecModule(L.LightningModule):
             return 255.0**2 * F.mse_loss(x_hat, x, reduction="none").flatten(1).mean(1)
         return 1.0 - ms_ssim(x_hat.clamp(0, 1), x, data_range=1.0, size_average=False)
 
+    # ---- recipe: progress, schedule, budget ------------------------------------------------------
+    def cpu_used(self) -> float:
+        """CPU seconds spent training, this run and the runs it resumed."""
+        return self.cpu_seconds + (time.process_time() - self._cpu_start if self._cpu_start is not None else 0.0)
+
+    def wall_used(self) -> float:
+        """Wall-clock seconds spent training, this run and the runs it resumed."""
+        return self.wall_seconds + (time.perf_counter() - self._wall_start if self._wall_start is not None else 0.0)
+
+    def progress(self) -> float:
+        """Fraction of the run done, in [0, 1]."""
+        hp = self.hparams
+        if hp.cpu_budget_s or hp.wall_budget_s:
+            cpu = self.cpu_used() / hp.cpu_budget_s if hp.cpu_budget_s else 0.0
+            wall = self.wall_used() / hp.wall_budget_s if hp.wall_budget_s else 0.0
+            return min(1.0, max(cpu, wall))
+        max_steps = self.trainer.max_steps if self._trainer is not None else -1
+        return min(1.0, self.global_step / max_steps) if max_steps and max_steps > 0 else 0.0
+
+    def lr_factor(self, p: float) -> float:
+        """Learning-rate multiplier at progress p."""
+        hp = self.hparams
+        if p < hp.warmup:
+            return (p + 1e-3) / (hp.warmup + 1e-3)
+        if hp.schedule == "constant":
+            return 1.0
+        t = (p - hp.warmup) / (1.0 - hp.warmup)
+        return max(0.0, 1.0 - t) if hp.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def draw_level(self, device: torch.device) -> torch.Tensor:
+        """One quality level for the batch: uniform, or by ``level_weights``."""
+        w = self.hparams.level_weights
+        if w is None:
+            return torch.randint(0, self.codec.num_qualities, (1,), device=device)
+        if len(w) != self.codec.num_qualities:
+            raise ValueError(f"level_weights has {len(w)} entries for {self.codec.num_qualities} levels")
+        return torch.multinomial(torch.tensor(w, dtype=torch.float), 1).to(device)
+
+    def loss(self, dist: torch.Tensor, bpp: torch.Tensor, lam: torch.Tensor, p: float) -> torch.Tensor:
+        """Mean of lambda * D + R over the batch [B]; D alone during the distortion warm-up."""
+        if p < self.hparams.distortion_warmup:
+            return (lam * dist).mean()
+        return (lam * dist + bpp).mean()
+
+    def on_train_start(self) -> None:
+        self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["cpu_seconds"], checkpoint["wall_seconds"] = self.cpu_used(), self.wall_used()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.cpu_seconds = float(checkpoint.get("cpu_seconds", 0.0))
+        self.wall_seconds = float(checkpoint.get("wall_seconds", 0.0))
+
     def training_step(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
         opt, aux_opt = self.optimizers()
-        q = torch.randint(0, self.codec.num_qualities, (1,), device=x.device).expand(x.shape[0])
+        p = self.progress()
+        if self.hparams.schedule != "constant" or self.hparams.warmup > 0:
+            for group in opt.optimizer.param_groups:
+                group["lr"] = self.hparams.lr * self.lr_factor(p)
+        q = self.draw_level(x.device).expand(x.shape[0])
         out = self.codec(x, q)
         bpp = self.codec.bpp(out["likelihoods"], x.shape[-2] * x.shape[-1])
         lam = torch.tensor(self.codec.lambdas, device=x.device)[q]
         dist = self._distortion(out["x_hat"], x)
-        loss = (lam * dist + bpp).mean()
+        loss = self.loss(dist, bpp, lam, p)
         opt.zero_grad()
         self.manual_backward(loss)
         self.clip_gradients(opt, gradient_clip_val=self.hparams.clip, gradient_clip_algorithm="norm")
@@ -87,7 +178,15 @@ class ImageCodecModule(L.LightningModule):
             sched.step()
         with torch.no_grad():
             mse = F.mse_loss(out["x_hat"].clamp(0, 1), x)
-        self.log_dict({"train/loss": loss, "train/bpp": bpp.mean(), "train/psnr": -10 * torch.log10(mse), "train/aux": aux}, prog_bar=True)
+            logs = {"train/loss": loss, "train/bpp": bpp.mean(), "train/psnr": -10 * torch.log10(mse), "train/aux": aux}
+            if self._trainer is not None and self.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+                logs["train/ceiling_psnr"] = _psnr(self.codec.ceiling(x, q), x)
+                logs["train/lr"] = torch.tensor(opt.optimizer.param_groups[0]["lr"])
+                logs["train/cpu_s"] = torch.tensor(self.cpu_used())
+                logs["train/wall_s"] = torch.tensor(self.wall_used())
+        self.log_dict(logs, prog_bar=True)
+        if (self.hparams.cpu_budget_s or self.hparams.wall_budget_s) and self.progress() >= 1.0:
+            self.trainer.should_stop = True
         return loss
 
     def validation_step(self, x: torch.Tensor, batch_idx: int) -> None:
@@ -99,9 +198,10 @@ class ImageCodecModule(L.LightningModule):
             q = torch.full((x.shape[0],), level, dtype=torch.long, device=x.device)
             out = self.codec(xp, q)
             bpp = self.codec.bpp(out["likelihoods"], h * w).mean()
-            psnr = -10 * torch.log10(F.mse_loss(out["x_hat"][..., :h, :w].clamp(0, 1), x))
-            self.log_dict({f"val/bpp_q{level + 1}": bpp, f"val/psnr_q{level + 1}": psnr}, batch_size=x.shape[0],
-                          sync_dist=True)  # averaged over ranks
+            psnr = _psnr(out["x_hat"][..., :h, :w], x)
+            ceiling = _psnr(self.codec.ceiling(xp, q)[..., :h, :w], x)
+            self.log_dict({f"val/bpp_q{level + 1}": bpp, f"val/psnr_q{level + 1}": psnr, f"val/ceiling_q{level + 1}": ceiling},
+                          batch_size=x.shape[0], sync_dist=True)  # averaged over ranks
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union type
         aux_params = [p for n, p in self.codec.named_parameters() if n.endswith("quantiles")]
@@ -112,3 +212,8 @@ class ImageCodecModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.hparams.lr_drop_steps, gamma=0.1)
             return [opt, aux], [{"scheduler": sched, "interval": "step"}]
         return [opt, aux]
+
+
+def _psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [0, 1] (x_hat clamped), over the whole batch."""
+    return -10 * torch.log10(F.mse_loss(x_hat.clamp(0, 1), x))

@@ -104,3 +104,23 @@ def test_missing_data_is_an_input_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         run_eval(_cfg(tmp_path / "empty", tmp_path))
+
+
+def test_image_codec_from_a_checkpoint_path(crop_folder, tmp_path):
+    """An image checkpoint path (an export or a training run's .pt) evaluates like a name, and
+    with +refineN; its bytes are the codec's own."""
+    import torch
+    from PIL import Image
+
+    from neurocodec.codecs import registry
+
+    torch.manual_seed(0)
+    ckpt = registry.save_checkpoint(registry.build("hyperprior", N=8, M=8, qualities=2), tmp_path / "mine.pt")
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path / "out", codecs=[str(ckpt)], qualities=[2], limit=1))
+    doc = read_json(path)
+    codec = registry.load(ckpt)
+    img = np.asarray(Image.open(crop_folder / doc["levels"][0]["items"][0]["item"]).convert("RGB"))
+    assert doc["codec"]["name"] == "hyperprior" and doc["codec"]["weights_hash"] == codec.weights_hash().hex()
+    assert doc["levels"][0]["items"][0]["bytes"] == len(codec.encode_image(img, 2))
+    (path2,), _ = run_eval(_cfg(crop_folder, tmp_path / "out2", codecs=[f"{ckpt}+refine2"], qualities=[2], limit=1))
+    assert read_json(path2)["codec"]["settings"]["refine_steps"] == 2

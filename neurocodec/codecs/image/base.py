@@ -186,6 +186,12 @@ class ImageCodec(Codec):
         let oneDNN sum in another order: not bit-exact)."""
         return self.g_s((y_hat * self.gains.inv_gain(q)).contiguous())
 
+    def ceiling(self, x: Tensor, q: Tensor) -> Tensor:
+        """The transforms' own limit: g_s(g_a(x)) through the level's gain and inverse gain with
+        the latent not quantised. x [B, 3, H, W] padded, q [B]; no quality level of the codec
+        can reconstruct better than this (the transform ceiling tracked in training)."""
+        return self.synthesize(self.g_a(x) * self.gains.gain(q), q)
+
     # ---- to implement ------------------------------------------------------------------------
     def compress_tensor(self, x: Tensor, q: Tensor) -> tuple[dict[str, bytes], Tensor]:
         """Padded x -> coded sections and the quantised latent y_hat (what the decoder gets)."""

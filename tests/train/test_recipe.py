@@ -1,0 +1,81 @@
+"""Training-recipe options of the image module: learning-rate schedules over progress, CPU and
+wall-clock budgets that end a run and carry over a resume, level sampling weights, the
+distortion-only warm-up, and the transform ceiling logged beside rate and PSNR."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+from neurocodec.train.image_module import ImageCodecModule
+from tests.train.test_train_cli import _photos, _train
+
+TINY = {"codec": "hyperprior", "codec_config": {"N": 8, "M": 8, "qualities": 2}}
+
+
+@pytest.mark.parametrize(("schedule", "warmup", "expected"), [
+    ("constant", 0.0, {0.0: 1.0, 0.5: 1.0, 1.0: 1.0}),
+    ("linear", 0.0, {0.0: 1.0, 0.25: 0.75, 0.5: 0.5, 1.0: 0.0}),
+    ("cosine", 0.0, {0.0: 1.0, 0.5: 0.5, 1.0: 0.0}),
+    ("linear", 0.2, {0.1: (0.1 + 1e-3) / (0.2 + 1e-3), 0.2: 1.0, 0.6: 0.5, 1.0: 0.0}),
+    ("cosine", 0.5, {0.75: 0.5}),
+])
+def test_lr_factor(schedule, warmup, expected):
+    m = ImageCodecModule(**TINY, schedule=schedule, warmup=warmup)
+    for p, f in expected.items():
+        assert math.isclose(m.lr_factor(p), f, abs_tol=1e-9), (p, m.lr_factor(p), f)
+
+
+def test_level_weights_and_bad_options():
+    m = ImageCodecModule(**TINY, level_weights=[0.0, 1.0])
+    assert {int(m.draw_level(torch.device("cpu"))) for _ in range(50)} == {1}
+    with pytest.raises(ValueError, match="level_weights"):
+        ImageCodecModule(**TINY, level_weights=[-1.0, 2.0])
+    with pytest.raises(ValueError, match="2 levels"):
+        ImageCodecModule(**TINY, level_weights=[1.0, 1.0, 1.0]).draw_level(torch.device("cpu"))
+    with pytest.raises(ValueError, match="fractions"):
+        ImageCodecModule(**TINY, warmup=1.0)
+
+
+def test_distortion_warmup_turns_the_rate_off():
+    m = ImageCodecModule(**TINY, distortion_warmup=0.3)
+    dist, bpp, lam = torch.tensor([100.0, 50.0]), torch.tensor([0.5, 0.25]), torch.tensor([0.01, 0.02])
+    assert float(m.loss(dist, bpp, lam, 0.1)) == pytest.approx(1.0)  # (1 + 1) / 2
+    assert float(m.loss(dist, bpp, lam, 0.3)) == pytest.approx(1.375)  # (1.5 + 1.25) / 2
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_cpu_budget_ends_the_run_and_resumes(tmp_path):
+    _photos(tmp_path / "train", 3, (80, 90))
+    _photos(tmp_path / "val", 1, (50, 70))
+    budget = ["--trainer.max_steps", "100000", "--model.init_args.schedule", "linear"]
+    _train(tmp_path, "runs", *budget, "--model.init_args.cpu_budget_s", "1.5")
+    last = sorted((tmp_path / "runs").rglob("last.ckpt"))[0]
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    assert 0 < ck["global_step"] < 100000 and 1.5 <= ck["cpu_seconds"] < 6, (ck["global_step"], ck["cpu_seconds"])
+    assert ck["wall_seconds"] > 0
+    steps1 = ck["global_step"]
+
+    rows = _rows(sorted((tmp_path / "runs").rglob("metrics.csv"))[0])
+    lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
+    assert lrs[0] > 0.9e-4 and lrs[-1] < 0.2e-4 and lrs == sorted(lrs, reverse=True)  # linear decay over the budget
+    ceilings = [float(r["train/ceiling_psnr"]) for r in rows if r.get("train/ceiling_psnr")]
+    val = [float(r["val/ceiling_q2"]) for r in rows if r.get("val/ceiling_q2")]
+    assert ceilings and val and all(5 < c < 60 for c in ceilings + val)
+
+    # a larger budget continues from where the first run stopped, counting the CPU time it used
+    _train(tmp_path, "runs2", *budget, "--model.init_args.cpu_budget_s", "3", "--ckpt_path", str(last))
+    ck2 = torch.load(sorted((tmp_path / "runs2").rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)
+    assert ck2["global_step"] > steps1 and 3 <= ck2["cpu_seconds"] < 8
+
+    # a wall-clock budget (GPU bursts) ends a run the same way
+    _train(tmp_path, "runs3", *budget, "--model.init_args.wall_budget_s", "1")
+    ck3 = torch.load(sorted((tmp_path / "runs3").rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)
+    assert 0 < ck3["global_step"] < 100000 and ck3["wall_seconds"] >= 1
