@@ -30,6 +30,26 @@ bench: $(STAMP)
 clean:
 	rm -rf build *.egg-info neurocodec/entropy/*.so
 
+# make train-continue NAME=hyperprior MINUTES=60: train a shipped image model further with the
+# recipe study's winner, resuming runs/continue/NAME across sessions (from checkpoints/NAME.pt
+# when that run is gone), in the background; then measure it with scripts/model_card.py.
+# make recipe-study: the equal-CPU recipe arms (results/recipe/study.json).
+# make gpu-burst: on a lent GPU, continue the shipped models for MINUTES each and write the
+# exported weights and quick cards into $$OUT (scripts/gpu_burst.sh says how to call it).
+NAME ?= hyperprior
+MINUTES ?= 60
+.PHONY: train-continue recipe-study gpu-burst
+train-continue: $(STAMP)
+	mkdir -p runs
+	nohup $(BIN)/python scripts/train_continue.py $(NAME) --minutes $(MINUTES) > runs/continue-$(NAME).log 2>&1 &
+	@echo "training $(NAME) for $(MINUTES) CPU minutes in the background: runs/continue-$(NAME).log"
+
+recipe-study: $(STAMP)
+	$(BIN)/python scripts/recipe_study.py
+
+gpu-burst:
+	bash scripts/gpu_burst.sh
+
 # make results: Kodak rate-distortion of the shipped models and the classical baselines (all 24
 # images; re-runs skip finished entries), then the README's RD figure and BD-rate table.
 RESULTS_DIR ?= results/kodak

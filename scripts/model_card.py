@@ -11,7 +11,10 @@ the RD points (via `neurocodec eval`), BD-rates against the classical baselines 
 rate, parameters, decode kFLOP/px (:mod:`neurocodec.evaluate.complexity`), and encode/decode
 seconds per Kodak image at 1 and 2 threads (first --speed-images images). With
 --refine-results DIR (results of ``neurocodec eval --codecs NAME,NAME+refineN`` on a Kodak
-subset), the refined RD points and their BD-rate against the unrefined codec are added.
+subset), the refined RD points and their BD-rate against the unrefined codec are added. The
+card also holds the transform ceiling per quality (:mod:`neurocodec.evaluate.ceiling`).
+--dest writes the checkpoint and card elsewhere (a GPU burst's quick card: --limit K images,
+--previous-card to carry the shipped card's training stages).
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from neurocodec import bitstream
 from neurocodec.codecs import registry
 from neurocodec.data import data_path
 from neurocodec.entropy import integer_nets as inet
+from neurocodec.errors import InputError
 from neurocodec.evaluate.bd import bd_rate
 from neurocodec.evaluate.results import curve_from_result, read_json
+from neurocodec.evaluate.runner import restrict_items
 from neurocodec.io.images import list_images, load_image, to_tensor
 
 
@@ -60,6 +65,14 @@ def speed(codec, images: list[Path]) -> dict:
     s = image_speed(codec, [to_tensor(load_image(p)) for p in images], 3)
     return {"images": [p.name for p in images], "quality": 3,
             **{f"{k}_s_{n}_threads": round(s[f"{k}_s_{n}t"], 3) for k in ("encode", "decode") for n in (1, 2)}}
+
+
+def ceiling(codec, images: list[Path]) -> dict:
+    """The transform ceiling per quality: mean PSNR-RGB of g_s(g_a(x)) with y unquantised."""
+    from neurocodec.evaluate.ceiling import transform_ceiling
+
+    c = transform_ceiling(codec, [load_image(p) for p in images], codec.qualities)
+    return {"images": len(images), **{str(q): round(v, 3) for q, v in c.items()}}
 
 
 def refined_points(name: str, folder: Path) -> dict:
@@ -106,6 +119,15 @@ def main() -> None:
                     help="wall time of the last stage when the run was resumed across run folders (default: from the folder)")
     ap.add_argument("--update-refined", action="store_true",
                     help="only add the refined RD points of --refine-results to the existing card")
+    ap.add_argument("--update-ceiling", action="store_true",
+                    help="only add the transform ceiling of the exported checkpoints/NAME.pt to its existing card")
+    ap.add_argument("--dest", default=str(registry.CHECKPOINT_DIR),
+                    help="folder of the exported NAME.pt and its card NAME.json (default checkpoints/: ships them)")
+    ap.add_argument("--eval-out", default=None, help="folder of the card's own Kodak result (default --results)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first K Kodak images (a quick card, stated in it)")
+    ap.add_argument("--hardware", default=None, help="what trained the last stage (default: this machine's CPU)")
+    ap.add_argument("--previous-card", default=None,
+                    help="a card whose training stages come first (continuing a shipped checkpoint)")
     ap.add_argument("--update-speed", action="store_true",
                     help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
                          "(on a quiet machine)")
@@ -116,6 +138,14 @@ def main() -> None:
         card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
         card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(json.dumps(card["kodak_refined"], indent=2))
+        return
+    if args.update_ceiling:
+        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
+        card = json.loads(card_path.read_text())
+        card["kodak"]["transform_ceiling_psnr_rgb"] = ceiling(registry.load(registry.CHECKPOINT_DIR / f"{args.name}.pt"),
+                                                              list_images(data_path("kodak")))
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps(card["kodak"]["transform_ceiling_psnr_rgb"], indent=2))
         return
     if args.update_speed:
         card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
@@ -129,44 +159,57 @@ def main() -> None:
     ckpt_path = Path(args.checkpoint)
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     codec = registry.load(ckpt_path)
-    out = registry.save_checkpoint(codec, registry.CHECKPOINT_DIR / f"{args.name}.pt", update_quantiles=True, half=True)
+    dest = Path(args.dest)
+    out = registry.save_checkpoint(codec, dest / f"{args.name}.pt", update_quantiles=True, half=True)
     codec = registry.load(out)  # exactly what ships
     run_dir = ckpt_path.parent.parent
     started = min(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
     wall_h = (ckpt_path.stat().st_mtime - started) / 3600 if args.hours is None else args.hours
 
     stages = []
+    if args.previous_card:
+        stages += json.loads(Path(args.previous_card).read_text())["training"]["stages"]
     for st in filter(None, args.stages.split(";")):
         steps_s, hours_s, desc = st.split(":", 2)
         stages.append({"steps": int(steps_s), "wall_time_hours": float(hours_s), "how": desc})
     stages.append({"steps": int(raw.get("global_step", -1)), "wall_time_hours": round(wall_h, 2), "how": f"neurocodec-train fit --config {args.config} ({ckpt_path})"})
 
+    eval_out = Path(args.eval_out or args.results)
     if not args.skip_eval:
         subprocess.run([sys.executable, "-m", "neurocodec.cli", "eval", "--modality", "image", "--data", "kodak",
-                        "--codecs", args.name, "--out", args.results, "--workers", "1", "--force"], check=True)
-    doc = read_json(Path(args.results) / f"kodak-{args.name}.json")
+                        "--codecs", str(out), "--out", str(eval_out), "--workers", "1", "--force",
+                        *(["--limit", str(args.limit)] if args.limit else [])], check=True)
+    doc = read_json(eval_out / f"kodak-{codec.name}.json")
     ours = curve_from_result(doc)
+    evaluated = doc["dataset"]["items"]
+
+    def anchor(f: Path):  # noqa: ANN202 - a Curve on the evaluated images
+        return curve_from_result(restrict_items(read_json(f), evaluated))
+
     bd = {}
     for base in ("jpeg", "jpeg-444", "webp", "avif", "hevc-intra", "av1-intra"):
         f = Path(args.results) / f"kodak-{base}.json"
         if not f.exists():
             continue
-        c = curve_from_result(read_json(f))
+        try:
+            c = anchor(f)
+        except InputError as e:  # results on other images
+            bd[base] = f"n/a ({e})"
+            continue
         for key in ("psnr_rgb", "ms_ssim_db"):
             try:
                 bd[f"{base}/{key}"] = round(bd_rate(*c.points(key), *ours.points(key)), 2)
             except Exception as e:  # noqa: BLE001 - no overlap etc.: record why
                 bd[f"{base}/{key}"] = f"n/a ({e})"
     hp = Path(args.results) / "kodak-hyperprior.json"
-    if args.name != "hyperprior" and hp.exists():
-        c = curve_from_result(read_json(hp))
+    if hp.exists() and (args.name != "hyperprior" or args.previous_card):  # (the shipped one, when continuing it)
         for key in ("psnr_rgb", "ms_ssim_db"):
             try:
-                bd[f"hyperprior/{key}"] = round(bd_rate(*c.points(key), *ours.points(key)), 2)
-            except Exception as e:  # noqa: BLE001
+                bd[f"hyperprior/{key}"] = round(bd_rate(*anchor(hp).points(key), *ours.points(key)), 2)
+            except Exception as e:  # noqa: BLE001 - results on other images, no overlap, ...
                 bd[f"hyperprior/{key}"] = f"n/a ({e})"
     kodak = data_path("kodak")
-    images = list_images(kodak) if kodak else []
+    images = list_images(kodak)[: args.limit] if kodak else []
     int_layers = [m for m in codec.modules() if isinstance(m, inet.IntConv2d | inet.IntConvTranspose2d)]
     card = {
         "codec": codec.name,
@@ -190,12 +233,12 @@ def main() -> None:
             "data": "train_images/wikipedia_photos_downsampled (49 photos, ~1.1 MP, from ../shared/data; Kodak never used for training)",
             "stages": stages,
             "steps": sum(s["steps"] for s in stages),
-            "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, shared with other jobs; no GPU",
+            "hardware": args.hardware or f"{platform.machine()} CPU, {os.cpu_count()} cores, shared with other jobs; no GPU",
             "wall_time_hours": round(sum(s["wall_time_hours"] for s in stages), 2),
             "finished": dt.datetime.fromtimestamp(ckpt_path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="minutes"),
         },
         "kodak": {
-            "images": 24,
+            "images": len(evaluated),
             "bpp_from": "real .bin files (container included)",
             "points": [
                 {"quality": lv["quality"], "bpp": round(lv["mean"]["bpp"], 4), "psnr_rgb": round(lv["mean"]["psnr_rgb"], 3),
@@ -205,6 +248,7 @@ def main() -> None:
             "bd_rate_pct_vs": bd,
             "file_vs_estimated_rate": rate_vs_estimate(codec, images[: args.estimate_images]) if images else "Kodak not found",
             "file_vs_estimated_rate_images": min(len(images), args.estimate_images),
+            "transform_ceiling_psnr_rgb": ceiling(codec, images) if images else "Kodak not found",
         },
         "notes": args.notes,
     }
@@ -222,7 +266,7 @@ def main() -> None:
         card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
     if args.published:
         card["published_context"] = args.published
-    card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
+    card_path = dest / f"{args.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
 

@@ -98,18 +98,20 @@ def measure(name: str, runs: Path, result: Path, anchors: dict[str, Path], limit
     from neurocodec.data import data_path
     from neurocodec.evaluate.bd import bd_quality, bd_rate
     from neurocodec.evaluate.ceiling import transform_ceiling
-    from neurocodec.evaluate.results import read_json
+    from neurocodec.evaluate.results import curve_from_result, read_json
+    from neurocodec.evaluate.runner import restrict_items
     from neurocodec.io.images import list_images, load_image
 
     torch.set_num_threads(1)
     doc = read_json(result)
     items = doc["dataset"]["items"]
-    rate, psnr = mean_curve(doc, items)
+    curve = curve_from_result(doc)
+    rate, psnr = curve.points("psnr_rgb")
     row: dict = {"arm": name, "what": ARMS[name][0]}
     for label, path in anchors.items():
-        a_rate, a_psnr = mean_curve(read_json(path), items)  # the anchor on the same images
-        row[f"bd_vs_{label}"] = 100 * bd_rate(a_rate, a_psnr, rate, psnr)
-        row[f"bdpsnr_vs_{label}"] = bd_quality(a_rate, a_psnr, rate, psnr)  # dB; steadier on flat curves
+        anchor = curve_from_result(restrict_items(read_json(path), items))  # on the same images
+        row[f"bd_vs_{label}"] = 100 * bd_rate(*anchor.points("psnr_rgb"), rate, psnr)
+        row[f"bdpsnr_vs_{label}"] = bd_quality(*anchor.points("psnr_rgb"), rate, psnr)  # dB; steadier on flat curves
     row["psnr_q1"], row["psnr_q6"] = float(psnr[0]), float(psnr[-1])
     row["bpp_q1"], row["bpp_q6"] = float(rate[0]), float(rate[-1])
     codec = registry.load(runs / f"{name}.pt")
@@ -119,20 +121,6 @@ def measure(name: str, runs: Path, result: Path, anchors: dict[str, Path], limit
     ckpt = torch.load(runs / name / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     row["steps"], row["cpu_s"] = int(ckpt["global_step"]), float(ckpt.get("cpu_seconds", float("nan")))
     return row
-
-
-def mean_curve(doc: dict, items: list[str]) -> tuple:
-    """(bpp, PSNR-RGB) per quality level of a result file, averaged over `items` only."""
-    import numpy as np
-
-    rate, psnr = [], []
-    for lv in sorted(doc["levels"], key=lambda lv: lv["quality"]):
-        recs = [r for r in lv["items"] if r["item"] in items]
-        if len(recs) != len(items):
-            raise SystemExit(f"{doc['codec']['name']}: level {lv['quality']} lacks some of the evaluated images")
-        rate.append(np.mean([r["bpp"] for r in recs]))
-        psnr.append(np.mean([r["psnr_rgb"] for r in recs]))
-    return np.array(rate), np.array(psnr)
 
 
 def table(rows: list[dict], anchors: list[str]) -> str:

@@ -295,6 +295,19 @@ def _levels(modality: Modality, records: dict[tuple[int, str], dict[str, Any]]) 
     return levels
 
 
+def restrict_items(doc: dict[str, Any], items: list[str]) -> dict[str, Any]:
+    """A result file limited to `items`, its level means recomputed as the runner computes them
+    (e.g. an anchor on the subset a codec was evaluated on); InputError when one is missing."""
+    records = {}
+    for lv in doc["levels"]:
+        have = {r["item"]: r for r in lv["items"]}
+        missing = sorted(set(items) - set(have))
+        if missing:
+            raise InputError(f"the {doc['codec']['name']} results lack {missing[:3]} at quality {lv['quality']}")
+        records.update({(lv["quality"], it): have[it] for it in items})
+    return dict(doc, dataset=dict(doc["dataset"], items=list(items)), levels=_levels(get_modality(doc["modality"]), records))
+
+
 def _check_compatible(path: Path, doc: dict[str, Any], modality: Modality, desc: dict[str, Any],
                       options: dict[str, Any] | None = None) -> str | None:
     """Why an existing result file cannot be extended, or None."""

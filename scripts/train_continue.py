@@ -1,0 +1,125 @@
+"""Continue training a shipped image codec for a time budget, resuming across sessions.
+
+    python scripts/train_continue.py hyperprior [--minutes 60] [--clock cpu|wall] [--threads 2]
+        [--runs runs/continue] [--accelerator cpu] [--batch-size 8] [--patch-size 128]
+        [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt]
+
+The run lives in <runs>/<name>/version_0 (ignored by git). When its last checkpoint exists the
+run resumes from it (optimiser, step and time used included) and its budget grows by
+--minutes; when it does not (a fresh machine, or runs/ deleted), it starts from the shipped
+weights checkpoints/<name>.pt (``init_from``) with a budget of --minutes. The learning rate
+follows the recipe below over the budget, so each extension is a warm restart that decays to
+zero again. At the end the weights are exported (--export, default <runs>/<name>.pt); measure
+them with scripts/model_card.py before shipping.
+
+The recipe is the winner of scripts/recipe_study.py (results/recipe/study.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CONFIGS = ROOT / "neurocodec" / "train" / "configs"
+
+# name -> (training config of the shipped weights, model arguments it needs besides)
+MODELS: dict[str, tuple[str, dict]] = {
+    "hyperprior": ("hyperprior-cpu.yaml", {}),
+    "gmm": ("gmm-cpu.yaml", {}),
+    "shallow-2l": ("shallow-cpu.yaml", {}),
+    "shallow-jpeg": ("shallow-cpu.yaml", {"codec": "shallow-jpeg"}),
+    "mambaic": ("mambaic-cpu.yaml", {}),
+}
+# the recipe study's winner (results/recipe/study.json): decay to zero over each budget
+RECIPE = {"lr": 1e-4, "schedule": "linear", "warmup": 0.0}
+
+
+def _value(s: str):  # noqa: ANN202 - YAML scalar or list
+    return yaml.safe_load(s)
+
+
+def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
+    """The neurocodec-train command line and the run's last-checkpoint path."""
+    config, extra = MODELS[args.name]
+    runs = Path(args.runs).resolve()
+    runs.mkdir(parents=True, exist_ok=True)
+    last = runs / args.name / "version_0" / "checkpoints" / "last.ckpt"
+    budget_key = "cpu_budget_s" if args.clock == "cpu" else "wall_budget_s"
+    used = 0.0
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        used = float(ck.get("cpu_seconds" if args.clock == "cpu" else "wall_seconds", 0.0))
+    model = {**extra, **RECIPE, budget_key: used + 60 * args.minutes}
+    if not last.exists():
+        model["init_from"] = str(Path(args.start or ROOT / "checkpoints" / f"{args.name}.pt").resolve())
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        model[k] = _value(v)
+    data = {"workers": 0}  # CPU budgets count data loading only in the main process
+    if args.batch_size:
+        data["batch_size"] = args.batch_size
+    if args.patch_size:
+        data["patch_size"] = args.patch_size
+    if args.train_dir:
+        data["train_dir"] = str(Path(args.train_dir).resolve())
+    if args.val_dir:
+        data["val_dir"] = str(Path(args.val_dir).resolve())
+    overlay = {
+        "trainer": {"max_steps": 10_000_000, "accelerator": args.accelerator, "devices": args.devices,
+                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                               "init_args": {"save_dir": str(runs), "name": args.name, "version": 0}},
+                    "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                   "init_args": {"every_n_train_steps": args.save_every, "save_last": True}}]},
+        "model": {"init_args": model},
+        "data": {"init_args": data},
+    }
+    overlay_path = runs / f"{args.name}.yaml"
+    overlay_path.write_text(yaml.safe_dump(overlay))
+    cmd = [str(BIN / "neurocodec-train"), "fit", "--config", str(CONFIGS / config), "--config", str(overlay_path)]
+    if last.exists():
+        cmd += ["--ckpt_path", str(last)]
+    return cmd, last
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", choices=sorted(MODELS))
+    ap.add_argument("--minutes", type=float, default=60.0, help="budget added by this invocation")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="budget in CPU seconds of the process (fair on shared cores) or wall-clock seconds (GPU)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", default="runs/continue")
+    ap.add_argument("--start", default=None, help="weights of a fresh run (default checkpoints/NAME.pt)")
+    ap.add_argument("--accelerator", default="cpu")
+    ap.add_argument("--devices", default=1, type=_value)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--patch-size", type=int, default=None)
+    ap.add_argument("--train-dir", default=None)
+    ap.add_argument("--val-dir", default=None)
+    ap.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model argument overrides")
+    ap.add_argument("--export", default=None, help="export the result here (default <runs>/<name>.pt)")
+    ap.add_argument("--dry-run", action="store_true", help="print the command only")
+    args = ap.parse_args(argv)
+    cmd, last = build_command(args)
+    if args.dry_run:
+        sys.stdout.write(" ".join(cmd) + "\n")
+        return 0
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    out = Path(args.export or Path(args.runs) / f"{args.name}.pt")
+    subprocess.run([str(BIN / "neurocodec"), "export", str(last), "-o", str(out), "--force"], check=True, cwd=ROOT)
+    sys.stdout.write(f"{last}\n{out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

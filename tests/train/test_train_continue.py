@@ -1,0 +1,43 @@
+"""Continuing a shipped model across sessions: the first call starts from checkpoints/NAME.pt,
+the next resumes the run (steps, optimiser, time used) with a larger budget; the export decodes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from neurocodec.codecs import registry
+from tests.codecs.conftest import shipped
+from tests.train.test_train_cli import _photos
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("train_continue", ROOT / "scripts" / "train_continue.py")
+train_continue = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_continue)
+
+
+def test_start_from_shipped_then_resume(tmp_path, capsys):
+    shipped("hyperprior")
+    _photos(tmp_path / "train", 3, (100, 110))
+    _photos(tmp_path / "val", 1, (64, 64))
+    common = ["hyperprior", "--runs", str(tmp_path / "runs"), "--threads", "1", "--batch-size", "2", "--patch-size", "64",
+              "--train-dir", str(tmp_path / "train"), "--val-dir", str(tmp_path / "val"), "--save-every", "5"]
+    assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
+    cmd = capsys.readouterr().out
+    assert "--ckpt_path" not in cmd  # nothing to resume yet
+    assert train_continue.main([*common, "--minutes", "0.01"]) == 0
+    last = tmp_path / "runs" / "hyperprior" / "version_0" / "checkpoints" / "last.ckpt"
+    ck1 = torch.load(last, map_location="cpu", weights_only=False)
+    assert ck1["hyper_parameters"]["init_from"].endswith("checkpoints/hyperprior.pt") and ck1["global_step"] > 0
+
+    assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
+    assert f"--ckpt_path {last}" in capsys.readouterr().out
+    assert train_continue.main([*common, "--minutes", "0.01"]) == 0
+    ck2 = torch.load(last, map_location="cpu", weights_only=False)
+    # resumed: more steps, the time used carried over, the budget extended by 0.6 CPU seconds
+    assert ck2["global_step"] > ck1["global_step"] and ck2["cpu_seconds"] >= ck1["cpu_seconds"]
+    assert abs(ck2["hyper_parameters"]["cpu_budget_s"] - (ck1["cpu_seconds"] + 0.6)) < 1e-6
+    codec = registry.load(tmp_path / "runs" / "hyperprior.pt")
+    assert codec.name == "hyperprior" and codec.weights_hash() != shipped("hyperprior").weights_hash()
