@@ -180,7 +180,11 @@ class ImageCodecModule(L.LightningModule):
             mse = F.mse_loss(out["x_hat"].clamp(0, 1), x)
             logs = {"train/loss": loss, "train/bpp": bpp.mean(), "train/psnr": -10 * torch.log10(mse), "train/aux": aux}
             if self._trainer is not None and self.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+                # the batch's level: its rate, PSNR and transform ceiling, per level
+                lvl = int(q[0]) + 1
                 logs["train/ceiling_psnr"] = _psnr(self.codec.ceiling(x, q), x)
+                self.log_dict({f"train/bpp_q{lvl}": bpp.mean(), f"train/psnr_q{lvl}": logs["train/psnr"],
+                               f"train/ceiling_q{lvl}": logs["train/ceiling_psnr"]})
                 logs["train/lr"] = torch.tensor(opt.optimizer.param_groups[0]["lr"])
                 logs["train/cpu_s"] = torch.tensor(self.cpu_used())
                 logs["train/wall_s"] = torch.tensor(self.wall_used())

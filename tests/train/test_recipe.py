@@ -69,6 +69,8 @@ def test_cpu_budget_ends_the_run_and_resumes(tmp_path):
     ceilings = [float(r["train/ceiling_psnr"]) for r in rows if r.get("train/ceiling_psnr")]
     val = [float(r["val/ceiling_q2"]) for r in rows if r.get("val/ceiling_q2")]
     assert ceilings and val and all(5 < c < 60 for c in ceilings + val)
+    per_level = [r for r in rows if r.get("train/ceiling_q1") or r.get("train/ceiling_q2")]
+    assert per_level and all(r.get("train/bpp_q1") or r.get("train/bpp_q2") for r in per_level)
 
     # a larger budget continues from where the first run stopped, counting the CPU time it used
     _train(tmp_path, "runs2", *budget, "--model.init_args.cpu_budget_s", "3", "--ckpt_path", str(last))
