@@ -54,32 +54,45 @@ inline uint64_t get_varint(const uint8_t* data, size_t size, size_t& pos, uint64
 
 // ---- threads ---------------------------------------------------------------------------------
 
-// Run fn(lane) for lanes [0, L) on `threads` threads (contiguous blocks); rethrows the first
-// exception after all threads joined.
+// Run fn(first, last) on `threads` threads, each over one contiguous block [first, last) of
+// the lanes [0, L); rethrows the first exception after all threads joined.
 template <class Fn>
-void for_lanes(uint64_t L, int threads, Fn fn) {
+void for_lane_blocks(uint64_t L, int threads, Fn fn) {
   const uint64_t T = std::max<uint64_t>(1, std::min<uint64_t>(uint64_t(std::max(threads, 1)), L));
   if (T == 1) {
-    for (uint64_t j = 0; j < L; ++j) fn(j);
+    fn(uint64_t(0), L);
     return;
   }
   std::exception_ptr err;
   std::mutex mu;
-  std::atomic<bool> failed{false};
   std::vector<std::thread> pool;
   for (uint64_t t = 0; t < T; ++t) {
     pool.emplace_back([&, t] {
       try {
-        for (uint64_t j = t * L / T; j < (t + 1) * L / T && !failed.load(); ++j) fn(j);
+        fn(t * L / T, (t + 1) * L / T);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
         if (!err) err = std::current_exception();
-        failed = true;
       }
     });
   }
   for (auto& th : pool) th.join();
   if (err) std::rethrow_exception(err);
+}
+
+// Run fn(lane) for lanes [0, L) on `threads` threads (contiguous blocks); rethrows the first
+// exception after all threads joined.
+template <class Fn>
+void for_lanes(uint64_t L, int threads, Fn fn) {
+  std::atomic<bool> failed{false};
+  for_lane_blocks(L, threads, [&](uint64_t first, uint64_t last) {
+    try {
+      for (uint64_t j = first; j < last && !failed.load(std::memory_order_relaxed); ++j) fn(j);
+    } catch (...) {
+      failed = true;
+      throw;
+    }
+  });
 }
 
 inline uint64_t symbols_in_lane(uint64_t n, uint64_t L, uint64_t lane) {
@@ -242,31 +255,43 @@ void decode_stream(const Source& m, const uint8_t* data, size_t size, uint64_t n
     throw StreamError(pos + acc > size ? "entropy stream truncated (lane data)"
                                        : "entropy stream has trailing bytes");
   const uint8_t* base = data + pos;
-  for_lanes(L, threads, [&](uint64_t lane) {
-    LaneReader r{base, size_t(offs[lane]) + 4, size_t(offs[lane + 1]), 0};
-    const uint8_t* s = base + offs[lane];
-    r.x = uint32_t(s[0]) | (uint32_t(s[1]) << 8) | (uint32_t(s[2]) << 16) | (uint32_t(s[3]) << 24);
-    if (r.x < kRansL) throw StreamError("entropy stream: invalid lane state");
-    const uint64_t cnt = symbols_in_lane(n, L, lane);
-    for (uint64_t k = 0; k < cnt; ++k) {
-      const uint64_t i = lane + k * L;
-      const auto d = m.get(i);
-      const int64_t lo = d.sup.lo, hi = d.sup.lo + int64_t(d.sup.n) - 1;
-      Interval iv;
-      int64_t v = d.search(r.x & (kProbScale - 1), &iv);
-      r.advance(iv);
-      if (v > hi) {  // the escape: a 6-bit length, then raw bits
-        const int nb = int(r.read_uniform(kBypassLenBits));
-        if (nb > kMaxBypassBits) throw StreamError("entropy stream: invalid escape length");
-        uint64_t z = uint64_t(1) << nb;
-        for (int j = 0; j * 16 < nb; ++j) z |= uint64_t(r.read_uniform(std::min(16, nb - 16 * j))) << (16 * j);
-        v = escape_value(z - 1, lo, hi);
-        if (v < INT32_MIN || v > INT32_MAX) throw StreamError("entropy stream: escape out of range");
-      }
-      out[i] = int32_t(v);
+  // Each thread decodes its block of lanes interleaved, symbol by symbol in stream order: the
+  // model parameters are read sequentially and the lanes' independent searches overlap.
+  for_lane_blocks(L, threads, [&](uint64_t first, uint64_t last) {
+    std::vector<LaneReader> rs(last - first);
+    for (uint64_t lane = first; lane < last; ++lane) {
+      LaneReader& r = rs[lane - first];
+      r = LaneReader{base, size_t(offs[lane]) + 4, size_t(offs[lane + 1]), 0};
+      const uint8_t* s = base + offs[lane];
+      r.x = uint32_t(s[0]) | (uint32_t(s[1]) << 8) | (uint32_t(s[2]) << 16) | (uint32_t(s[3]) << 24);
+      if (r.x < kRansL) throw StreamError("entropy stream: invalid lane state");
     }
-    if (r.x != kRansL || r.pos != r.end)
-      throw StreamError("entropy stream corrupt (lane did not end in its initial state)");
+    const uint64_t rounds = symbols_in_lane(n, L, first);  // lanes below n % L hold one more
+    for (uint64_t k = 0; k < rounds; ++k) {
+      const uint64_t row = k * L;
+      const uint64_t end = std::min(last, n - row);  // the last round may stop early
+      for (uint64_t lane = first; lane < end; ++lane) {
+        LaneReader& r = rs[lane - first];
+        const uint64_t i = lane + row;
+        const auto d = m.get(i);
+        const int64_t lo = d.sup.lo, hi = d.sup.lo + int64_t(d.sup.n) - 1;
+        Interval iv;
+        int64_t v = d.search(r.x & (kProbScale - 1), &iv);
+        r.advance(iv);
+        if (v > hi) {  // the escape: a 6-bit length, then raw bits
+          const int nb = int(r.read_uniform(kBypassLenBits));
+          if (nb > kMaxBypassBits) throw StreamError("entropy stream: invalid escape length");
+          uint64_t z = uint64_t(1) << nb;
+          for (int j = 0; j * 16 < nb; ++j) z |= uint64_t(r.read_uniform(std::min(16, nb - 16 * j))) << (16 * j);
+          v = escape_value(z - 1, lo, hi);
+          if (v < INT32_MIN || v > INT32_MAX) throw StreamError("entropy stream: escape out of range");
+        }
+        out[i] = int32_t(v);
+      }
+    }
+    for (const LaneReader& r : rs)
+      if (r.x != kRansL || r.pos != r.end)
+        throw StreamError("entropy stream corrupt (lane did not end in its initial state)");
   });
 }
 
