@@ -4,7 +4,7 @@ Integer models (:mod:`.models`) and the multi-lane rANS coder (:mod:`.coder`); t
 for codecs live in :mod:`.layers`.
 """
 
-from neurocodec.entropy.coder import code_length_bits, decode, encode
+from neurocodec.entropy.coder import code_length_bits, decode, encode, set_simd, simd_enabled, simd_supported
 from neurocodec.entropy.models import (
     Family,
     MixtureModel,
@@ -28,4 +28,7 @@ __all__ = [
     "quantize_scales",
     "quantize_weights",
     "scale_table",
+    "set_simd",
+    "simd_enabled",
+    "simd_supported",
 ]

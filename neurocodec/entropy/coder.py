@@ -12,7 +12,9 @@ Example::
 
 The stream is split into lanes (symbol i in lane i % L); L is chosen from the estimated
 output size (about `lane_bytes` per lane) unless given, and written in the stream. Bytes
-depend on the symbols, the model and L only: never on the thread count or the device.
+depend on the symbols, the model and L only: never on the thread count or the device, nor on
+whether the CPU decoder's SIMD kernel is used (:func:`set_simd`; the environment variable
+``NEUROCODEC_SIMD=0`` turns it off at import).
 """
 
 from __future__ import annotations
@@ -28,6 +30,26 @@ from neurocodec.entropy.models import EntropyModel, MixtureModel, ParametricMode
 
 DEFAULT_LANE_BYTES = 4096
 _PROB_BITS = float(_core.PROB_BITS)
+
+if os.environ.get("NEUROCODEC_SIMD", "1").strip().lower() in ("0", "false", "off", "no"):
+    _core.set_simd(False)
+
+
+def simd_supported() -> bool:
+    """Whether this CPU can run the coder's SIMD kernels (x86-64 with AVX2)."""
+    return bool(_core.simd_supported())
+
+
+def simd_enabled() -> bool:
+    """Whether the CPU coder uses its SIMD kernels now (mixture decoding)."""
+    return bool(_core.simd_enabled())
+
+
+def set_simd(enabled: bool) -> bool:
+    """Use the SIMD kernels where the CPU supports them (True) or the scalar ones (False);
+    returns the previous setting. Symbols and bytes are identical either way: only speed
+    differs. Process-wide; takes effect at the next encode/decode call."""
+    return bool(_core.set_simd(bool(enabled)))
 
 
 def default_threads() -> int:

@@ -78,7 +78,7 @@ nc::MixtureSource mixture_source(int family, const I32& means, const I32& scale_
   if (scale_idx.ndim() != 2 || scale_idx.shape(0) != n || scale_idx.shape(1) != k ||
       weights.ndim() != 2 || weights.shape(0) != n || weights.shape(1) != k)
     throw nc::ModelError("mixture means, scale indexes and weights must all be [N, K]");
-  return nc::MixtureSource{family, k, ptr(means), ptr(scale_idx), ptr(weights)};
+  return nc::MixtureSource{family, k, ptr(means), ptr(scale_idx), ptr(weights), nc::simd_switch().load()};
 }
 
 template <class T, size_t N>
@@ -99,6 +99,18 @@ PYBIND11_MODULE(_core, m) {
   m.attr("NUM_SCALES") = nc::kNumScales;
   m.attr("MAX_MIXTURE") = nc::kMaxMixture;
   m.attr("STREAM_VERSION") = nc::kStreamVersion;
+
+  m.def("simd_supported", &nc::simd_supported,
+        "Whether this CPU runs the AVX2 mixture kernel (x86-64 with AVX2).");
+  m.def("simd_enabled", [] { return nc::simd_switch().load(); },
+        "Whether mixtures are decoded with the AVX2 kernel.");
+  m.def("set_simd", [](bool on) {
+    const bool before = nc::simd_switch().load();
+    nc::simd_switch().store(on && nc::simd_supported());
+    return before;
+  }, py::arg("enabled"),
+        "Use the AVX2 mixture kernel (where supported) or the scalar one; returns the previous "
+        "setting. Both give identical symbols and bytes.");
 
   m.def("tables", [] {
     py::dict d;

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "guess.h"
+#include "mixture.h"
 #include "rans.h"
 
 namespace nc {
@@ -74,37 +76,6 @@ struct TableSource {
 
 // ---- parametric (Gaussian / Laplace / logistic) ----------------------------------------------
 
-// Decoder guess for a parametric symbol: v0 = round(mean + scale * F^-1(slot / 2^16)), with
-// F^-1 from a coarse table derived from the committed CDF table (host only; it changes where
-// the search starts, never its result).
-struct GuessTables {
-  int32_t inv_cdf_q16[kNumFamilies][257];  // t at u = j / 256, Q16, in [-16, 16]
-  int64_t scale_q16[kNumScales];
-
-  GuessTables() {
-    for (int f = 0; f < kNumFamilies; ++f) {
-      int k = 0;
-      for (int j = 0; j <= 256; ++j) {
-        const uint64_t target = uint64_t(j) << 22;  // j / 256 in Q30
-        while (k < kCdfSize - 1 && kCdfTable[f][k] < target) ++k;
-        inv_cdf_q16[f][j] = (k - kCdfTMax * kCdfStepsPerUnit) << 9;
-      }
-    }
-    for (int s = 0; s < kNumScales; ++s) scale_q16[s] = (int64_t(1) << 40) / kInvScale[s];
-  }
-  static const GuessTables& get() {
-    static const GuessTables t;
-    return t;
-  }
-  inline int64_t guess(int family, int32_t mean_q8, int scale_idx, uint32_t slot) const {
-    const int32_t* inv = inv_cdf_q16[family];
-    const uint32_t j = slot >> 8, r = slot & 255u;
-    const int64_t t = inv[j] + ((int64_t(inv[j + 1] - inv[j]) * r) >> 8);
-    const int64_t pos = (int64_t(mean_q8) << 8) + ((scale_q16[scale_idx] * t) >> 16);
-    return (pos + (1 << 15)) >> 16;
-  }
-};
-
 struct ParamDistS : ParamDist {
   inline int64_t search(uint32_t slot, Interval* iv) const {
     const int64_t v0 = GuessTables::get().guess(family, mean_q8, scale_idx, slot);
@@ -135,8 +106,19 @@ struct ParamSource {
 
 // ---- mixtures --------------------------------------------------------------------------------
 
+// Decoding searches with 4 probes per step (mixture.h), on the AVX2 kernel when `simd`.
 struct MixtureDistS : MixtureDist {
-  inline int64_t search(uint32_t slot, Interval* iv) const { return cdf_search(*this, slot, iv); }
+  int family_;
+  bool simd;
+  uint8_t scale_idx[kMaxMixture];  // of the kept components, in MixtureDist's order
+
+  inline int64_t search(uint32_t slot, Interval* iv) const {
+    const MixtureProbe m{this, family_, scale_idx};
+#if NC_X86 && defined(__GNUC__)
+    if (simd) return mixture_search_avx2(m, slot, iv);
+#endif
+    return mixture_search_scalar(m, slot, iv);
+  }
 };
 
 struct MixtureSource {
@@ -145,6 +127,7 @@ struct MixtureSource {
   const int32_t* mean_q8;    // [N, k]
   const int32_t* scale_idx;  // [N, k]
   const int32_t* weight;     // [N, k], each row sums to 2^16
+  bool simd = false;         // decode with the AVX2 kernel (only where simd_supported())
 
   uint8_t tag() const { return uint8_t(0x40 | (family << 3) | (k - 1)); }
   void validate() const {
@@ -163,6 +146,10 @@ struct MixtureSource {
     if (total != int64_t(kProbScale)) throw ModelError("mixture weights must sum to 65536");
     MixtureDistS d;
     d.set(family, k, mean_q8 + o, scale_idx + o, weight + o);
+    d.family_ = family;
+    d.simd = simd;
+    for (int c = 0, kept = 0; c < k; ++c)
+      if (weight[o + c] > 0) d.scale_idx[kept++] = uint8_t(scale_idx[o + c]);
     return d;
   }
 };
