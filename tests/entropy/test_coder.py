@@ -294,6 +294,29 @@ def test_cpu_and_torch_quantizers_agree():
         assert (cpp[2].sum(-1) == 65536).all() and (cpp[2] >= 0).all()
 
 
+@pytest.mark.parametrize("k", range(1, 10))
+def test_weight_quantizers_agree_for_every_k(k):
+    """The C++ weight quantiser (one specialisation per K = 1..8, a generic loop beyond) and
+    the torch one: the same integers, ties going to the first largest."""
+    import torch
+
+    from neurocodec.entropy import models
+
+    g = torch.Generator().manual_seed(k)
+    w = torch.cat([torch.rand(3000, k, generator=g) ** 3, torch.ones(5, k), torch.zeros(2, k),
+                   torch.randint(0, 3, (500, k), generator=g).float(), torch.full((3, k), float("nan"))])
+    for dtype in (torch.float32, torch.float64):
+        saved = models._on_cpu
+        try:
+            cpp = models.quantize_weights(w.to(dtype))
+            models._on_cpu = lambda t: False
+            tch = models.quantize_weights(w.to(dtype))
+        finally:
+            models._on_cpu = saved
+        assert torch.equal(cpp, tch)
+        assert (cpp.sum(-1) == 65536).all()
+
+
 def test_varint_overflow_is_refused():
     m = ParametricModel.from_float(np.zeros(3), np.ones(3))
     # symbol count as a 10-byte varint whose last byte sets bits beyond 64
