@@ -1,6 +1,7 @@
 // Mixture decoding on the host: a search for the decoded symbol that evaluates the integer
-// mixture CDF at 4 points per step, with an AVX2 kernel (the K components' table lookups of
-// 4 points at once) chosen at run time and a scalar kernel computing the same integers.
+// mixture CDF at 8 points per step, with an AVX2 kernel (the K components' interpolated table
+// lookups at 4 points per vector) chosen at run time and a scalar kernel computing the same
+// integers.
 //
 // Only the search changes, never the CDF: the decoded v is the unique v with
 // c(v) <= slot < c(v + 1), whatever points are probed on the way, so both kernels and the plain
@@ -59,108 +60,154 @@ inline std::atomic<bool>& simd_switch() {
   return on;
 }
 
-// ---- the search ------------------------------------------------------------------------------
+// ---- the CDF at several points ----------------------------------------------------------------
 
-// Mixture constants for the 4-point kernels: the components with weight > 0 (as MixtureDist
-// holds them) plus each one's scale index, for the decoder's starting bracket.
+constexpr int kProbes = 8;  // points per search step
+
+// Mixture constants for the search: the components with weight > 0 (as MixtureDist holds
+// them) plus each one's scale index, for the starting guess.
 struct MixtureProbe {
   const MixtureDist* d;
   int family;
   const uint8_t* scale_idx;  // [d->k]
 };
 
-// c(t[i]) for 4 points t[i] in (lo, lo + n], scalar.
-inline void mixture_cdf4_scalar(const MixtureDist& d, const int64_t* t, uint32_t* out) {
-  for (int i = 0; i < 4; ++i) out[i] = d.cdf(t[i]);
+// c(t[i]) for kProbes points t[i] in (lo, lo + n], scalar.
+inline void mixture_cdf_scalar(const MixtureDist& d, const int64_t* t, uint32_t* out) {
+  for (int i = 0; i < kProbes; ++i) out[i] = d.cdf(t[i]);
 }
 
 #if NC_X86 && defined(__GNUC__)
-// c(t[i]) for 4 points t[i] in (lo, lo + n]: one 64-bit lane per point, a loop over the
-// components. The same integers as MixtureDist::cdf (see MixtureTables for the clamp).
-__attribute__((target("avx2"))) inline void mixture_cdf4_avx2(const MixtureDist& d, const uint64_t* pair,
-                                                              const int64_t* t, uint32_t* out) {
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
-  const __m256i x = _mm256_sub_epi64(_mm256_slli_epi64(v, kMeanFracBits),
-                                     _mm256_set1_epi64x(1 << (kMeanFracBits - 1)));
-  const __m256i dmax = _mm256_set1_epi64x(int64_t(1) << 25), dmin = _mm256_set1_epi64x(-(int64_t(1) << 25));
-  const __m256i pmax = _mm256_set1_epi64x((int64_t(1) << 36) - 1), pmin = _mm256_set1_epi64x(-(int64_t(1) << 36));
-  const __m256i bias = _mm256_set1_epi64x(int64_t(1) << 36), low9 = _mm256_set1_epi64x(511);
-  const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
-  __m256i acc = _mm256_setzero_si256();
-  for (int c = 0; c < d.k; ++c) {
-    __m256i dd = _mm256_sub_epi64(x, _mm256_set1_epi64x(d.mean_q8[c]));
-    dd = _mm256_blendv_epi8(dd, dmax, _mm256_cmpgt_epi64(dd, dmax));
-    dd = _mm256_blendv_epi8(dd, dmin, _mm256_cmpgt_epi64(dmin, dd));
-    __m256i p = _mm256_mul_epi32(dd, _mm256_set1_epi64x(d.inv[c]));  // |dd| <= 2^25, inv < 2^31
-    p = _mm256_blendv_epi8(p, pmax, _mm256_cmpgt_epi64(p, pmax));
-    p = _mm256_blendv_epi8(p, pmin, _mm256_cmpgt_epi64(pmin, p));
-    const __m256i u = _mm256_srli_epi64(_mm256_add_epi64(p, bias), 16);  // t + 16 in Q16, [0, 2^21)
-    const __m256i j = _mm256_srli_epi64(u, 9), frac = _mm256_and_si256(u, low9);
-    // four scalar loads: faster than vpgatherqq on the CPUs measured (AMD Zen 4)
-    alignas(32) uint64_t jj[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(jj), j);
-    const __m256i ab = _mm256_setr_epi64x(int64_t(pair[jj[0]]), int64_t(pair[jj[1]]), int64_t(pair[jj[2]]),
-                                          int64_t(pair[jj[3]]));
-    const __m256i a = _mm256_and_si256(ab, low32);
-    const __m256i diff = _mm256_sub_epi64(_mm256_srli_epi64(ab, 32), a);
-    const __m256i f = _mm256_add_epi64(a, _mm256_srli_epi64(_mm256_mul_epu32(diff, frac), 9));
-    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(f, _mm256_set1_epi64x(d.weight[c])));
-  }
-  // leaky(acc >> 16, t - lo, n)
+namespace avx2 {
+
+// Constants of the AVX2 kernel.
+struct Consts {
+  __m256i dmax, dmin, pmax, pmin, bias, low9, low32;
+};
+
+__attribute__((target("avx2"))) inline Consts consts() {
+  return Consts{_mm256_set1_epi64x(int64_t(1) << 25), _mm256_set1_epi64x(-(int64_t(1) << 25)),
+                _mm256_set1_epi64x((int64_t(1) << 36) - 1), _mm256_set1_epi64x(-(int64_t(1) << 36)),
+                _mm256_set1_epi64x(int64_t(1) << 36), _mm256_set1_epi64x(511),
+                _mm256_set1_epi64x(0xFFFFFFFFll)};
+}
+
+// x (Q8 half-step positions, 4 x int64) -> w * F((x - mean) / scale) in Q46, as
+// family_cdf_q30_inv computes F: |x - mean| is clamped to 2^25 rather than 2^32 (the same t
+// after its clamp, see MixtureTables), and t's clamp is done on the product before the shift.
+__attribute__((target("avx2"))) inline __m256i weighted_cdf(const Consts& k, const uint64_t* pair, __m256i x,
+                                                           __m256i mean, __m256i inv, __m256i w) {
+  __m256i d = _mm256_sub_epi64(x, mean);
+  d = _mm256_blendv_epi8(d, k.dmax, _mm256_cmpgt_epi64(d, k.dmax));
+  d = _mm256_blendv_epi8(d, k.dmin, _mm256_cmpgt_epi64(k.dmin, d));
+  __m256i p = _mm256_mul_epi32(d, inv);  // |d| <= 2^25, inv < 2^31: the exact int64 product
+  p = _mm256_blendv_epi8(p, k.pmax, _mm256_cmpgt_epi64(p, k.pmax));
+  p = _mm256_blendv_epi8(p, k.pmin, _mm256_cmpgt_epi64(k.pmin, p));
+  const __m256i u = _mm256_srli_epi64(_mm256_add_epi64(p, k.bias), 16);  // t + 16 in Q16, [0, 2^21)
+  const __m256i j = _mm256_srli_epi64(u, 9), frac = _mm256_and_si256(u, k.low9);
+  // four scalar loads of (F[j], F[j + 1]): faster than vpgatherqq on the CPU measured (Zen 4)
+  alignas(32) uint64_t jj[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(jj), j);
+  const __m256i ab = _mm256_setr_epi64x(int64_t(pair[jj[0]]), int64_t(pair[jj[1]]), int64_t(pair[jj[2]]),
+                                        int64_t(pair[jj[3]]));
+  const __m256i a = _mm256_and_si256(ab, k.low32);
+  const __m256i diff = _mm256_sub_epi64(_mm256_srli_epi64(ab, 32), a);
+  const __m256i f = _mm256_add_epi64(a, _mm256_srli_epi64(_mm256_mul_epu32(diff, frac), 9));
+  return _mm256_mul_epu32(f, w);
+}
+
+// leaky(acc >> 16, v - lo, n) for 4 points v, stored as 4 x uint32.
+__attribute__((target("avx2"))) inline void leaky4(const MixtureDist& d, __m256i v, __m256i acc, uint32_t* out) {
   const __m256i f = _mm256_srli_epi64(acc, 16);
   const __m256i w = _mm256_set1_epi64x(int64_t(kProbScale) - d.sup.n - 1);
   const __m256i k = _mm256_sub_epi64(v, _mm256_set1_epi64x(d.sup.lo));
   const __m256i c = _mm256_add_epi64(_mm256_srli_epi64(_mm256_mul_epu32(w, f), 30), k);
-  const __m128i lo32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), lo32);
+  const __m256i lo32 = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(lo32));
 }
+
+// c(t[i]) for kProbes = 8 points t[i] in (lo, lo + n]: two vectors of 4 points, a loop over
+// the components. The same integers as MixtureDist::cdf.
+__attribute__((target("avx2"))) inline void mixture_cdf(const MixtureDist& d, const uint64_t* pair,
+                                                       const int64_t* t, uint32_t* out) {
+  static_assert(kProbes == 8, "two vectors of 4 points");
+  const Consts k = consts();
+  const __m256i half = _mm256_set1_epi64x(1 << (kMeanFracBits - 1));
+  const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
+  const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 4));
+  const __m256i x0 = _mm256_sub_epi64(_mm256_slli_epi64(v0, kMeanFracBits), half);
+  const __m256i x1 = _mm256_sub_epi64(_mm256_slli_epi64(v1, kMeanFracBits), half);
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  for (int c = 0; c < d.k; ++c) {
+    const __m256i mean = _mm256_set1_epi64x(d.mean_q8[c]), inv = _mm256_set1_epi64x(d.inv[c]);
+    const __m256i w = _mm256_set1_epi64x(d.weight[c]);
+    acc0 = _mm256_add_epi64(acc0, weighted_cdf(k, pair, x0, mean, inv, w));
+    acc1 = _mm256_add_epi64(acc1, weighted_cdf(k, pair, x1, mean, inv, w));
+  }
+  leaky4(d, v0, acc0, out);
+  leaky4(d, v1, acc1, out + 4);
+}
+
+}  // namespace avx2
 #endif
 
-// Starting bracket [gl, gh] for slot: the continuous mixture's quantile at u lies between its
-// components' quantiles at u, each guessed from the coarse inverse-CDF tables (approximate:
-// the search only starts there, it does not trust it).
-inline void mixture_guess(const MixtureProbe& m, uint32_t slot, int64_t* gl, int64_t* gh) {
+// ---- the search ------------------------------------------------------------------------------
+
+// Starting point m and hint bracket [gl, gh] for slot: the continuous mixture's quantile at u
+// lies between its components' quantiles at u, and is often close to their weighted mean; each
+// is guessed from the coarse inverse-CDF tables. Approximate: the search starts there, it does
+// not trust them.
+inline void mixture_guess(const MixtureProbe& m, uint32_t slot, int64_t* mid, int64_t* gl, int64_t* gh) {
   const GuessTables& g = GuessTables::get();
-  int64_t lo = g.guess(m.family, m.d->mean_q8[0], m.scale_idx[0], slot), hi = lo;
-  for (int c = 1; c < m.d->k; ++c) {
-    const int64_t q = g.guess(m.family, m.d->mean_q8[c], m.scale_idx[c], slot);
+  const MixtureDist& d = *m.d;
+  int64_t lo = g.guess(m.family, d.mean_q8[0], m.scale_idx[0], slot), hi = lo;
+  int64_t acc = int64_t(d.weight[0]) * lo;
+  for (int c = 1; c < d.k; ++c) {
+    const int64_t q = g.guess(m.family, d.mean_q8[c], m.scale_idx[c], slot);
     lo = q < lo ? q : lo;
     hi = q > hi ? q : hi;
+    acc += int64_t(d.weight[c]) * q;
   }
+  *mid = (acc + (int64_t(1) << 15)) >> 16;  // weights sum to 2^16
   *gl = lo - 1;
   *gh = hi + 1;
 }
 
-// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing 4
-// points per step: first the guessed bracket's ends and two points inside it, then 4 points
-// splitting the remaining bracket evenly. eval4(t, out) computes c at 4 points of (lo, lo + n].
-template <class Eval4>
-inline int64_t mixture_search4(const MixtureProbe& m, uint32_t slot, Interval* iv, Eval4&& eval4) {
+// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing
+// kProbes points per step: first the kProbes - 1 values around the guess, which settles most
+// symbols in one step; then points spread evenly over what remains, narrowed to the hint
+// bracket while that still cuts it. eval(t, out) computes c at kProbes sorted points of
+// (lo, lo + n].
+template <class Eval>
+inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv, Eval&& eval) {
+  constexpr int P = kProbes;
   const MixtureDist& d = *m.d;
   const int64_t lo = d.sup.lo, esc = lo + int64_t(d.sup.n);
   int64_t a = lo, b = esc;  // v in [a, b]; ca = c(a), cb = c(b + 1)
   uint32_t ca = 0, cb = kProbScale;
-  int64_t t[4];
-  uint32_t c[4];
-  {
-    int64_t gl, gh;
-    mixture_guess(m, slot, &gl, &gh);
-    const int64_t w = gh + 1 - gl;
-    t[0] = gl, t[1] = gl + w / 3, t[2] = gl + (2 * w) / 3, t[3] = gh + 1;
-    for (int i = 0; i < 4; ++i) t[i] = t[i] <= lo ? lo + 1 : (t[i] > esc ? esc : t[i]);
+  int64_t mid, gl, gh;
+  mixture_guess(m, slot, &mid, &gl, &gh);
+  alignas(32) int64_t t[P];
+  alignas(32) uint32_t c[P];
+  for (int i = 0; i < P; ++i) {
+    const int64_t ti = mid - (P / 2 - 1) + i;
+    t[i] = ti <= lo ? lo + 1 : (ti > esc ? esc : ti);
   }
   for (;;) {
-    eval4(t, c);
-    // c is non-decreasing along the sorted t: the first `le` probes have c <= slot.
-    const int le = int(c[0] <= slot) + int(c[1] <= slot) + int(c[2] <= slot) + int(c[3] <= slot);
+    eval(t, c);
+    // c is increasing along the sorted t: the first `le` probes have c <= slot
+    int le = 0;
+    for (int i = 0; i < P; ++i) le += int(c[i] <= slot);
     if (le > 0 && t[le - 1] > a) a = t[le - 1], ca = c[le - 1];
-    if (le < 4 && t[le] - 1 < b) b = t[le] - 1, cb = c[le];
-    const int64_t w = b - a;
-    if (w <= 0) break;
-    if (w <= 4) {  // the last step: every candidate (repeats are harmless)
-      for (int i = 0; i < 4; ++i) t[i] = a + 1 + (i < w ? i : w - 1);
+    if (le < P && t[le] - 1 < b) b = t[le] - 1, cb = c[le];
+    if (a >= b) break;
+    int64_t from = gl - 1 > a ? gl - 1 : a, to = gh + 1 < b ? gh + 1 : b;  // probes in (from, to]
+    if (from >= to) from = a, to = b;
+    const int64_t w = to - from;
+    if (w <= P) {  // every candidate (repeats of the last are harmless)
+      for (int i = 0; i < P; ++i) t[i] = from + 1 + (i < w ? i : w - 1);
     } else {
-      for (int i = 0; i < 4; ++i) t[i] = a + ((w + 1) * (i + 1)) / 5;
+      for (int i = 0; i < P; ++i) t[i] = from + (w * (i + 1)) / P;
     }
   }
   iv->start = ca;
@@ -169,14 +216,14 @@ inline int64_t mixture_search4(const MixtureProbe& m, uint32_t slot, Interval* i
 }
 
 inline int64_t mixture_search_scalar(const MixtureProbe& m, uint32_t slot, Interval* iv) {
-  return mixture_search4(m, slot, iv, [&](const int64_t* t, uint32_t* out) { mixture_cdf4_scalar(*m.d, t, out); });
+  return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out) { mixture_cdf_scalar(*m.d, t, out); });
 }
 
 #if NC_X86 && defined(__GNUC__)
 __attribute__((target("avx2"), flatten)) inline int64_t mixture_search_avx2(const MixtureProbe& m, uint32_t slot,
                                                                             Interval* iv) {
   const uint64_t* pair = MixtureTables::get().pair[m.family];
-  return mixture_search4(m, slot, iv, [&](const int64_t* t, uint32_t* out) { mixture_cdf4_avx2(*m.d, pair, t, out); });
+  return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out) { avx2::mixture_cdf(*m.d, pair, t, out); });
 }
 #endif
 

@@ -106,7 +106,7 @@ struct ParamSource {
 
 // ---- mixtures --------------------------------------------------------------------------------
 
-// Decoding searches with 4 probes per step (mixture.h), on the AVX2 kernel when `simd`.
+// Decoding searches with 8 probes per step (mixture.h), on the AVX2 kernel when `simd`.
 struct MixtureDistS : MixtureDist {
   int family_;
   bool simd;
