@@ -1,7 +1,7 @@
-// Mixture decoding on the host: a search for the decoded symbol that evaluates the integer
-// mixture CDF at 8 points per step, with an AVX2 kernel (the K components' interpolated table
-// lookups at 4 points per vector) chosen at run time and a scalar kernel computing the same
-// integers.
+// Mixture decoding on the host: a search for the decoded symbol started from a guess made of
+// the components' quantiles. With AVX2 (chosen at run time) it evaluates the integer mixture
+// CDF at 4 or 8 points per step (the K components' interpolated table lookups, 4 points per
+// vector); without, one point at a time with rans.h's gallop and bisection.
 //
 // Only the search changes, never the CDF: the decoded v is the unique v with
 // c(v) <= slot < c(v + 1), whatever points are probed on the way, so both kernels and the plain
@@ -72,11 +72,6 @@ struct MixtureProbe {
   const uint8_t* scale_idx;  // [d->k]
 };
 
-// c(t[i]) for kProbes points t[i] in (lo, lo + n], scalar.
-inline void mixture_cdf_scalar(const MixtureDist& d, const int64_t* t, uint32_t* out) {
-  for (int i = 0; i < kProbes; ++i) out[i] = d.cdf(t[i]);
-}
-
 #if NC_X86 && defined(__GNUC__)
 namespace avx2 {
 
@@ -126,12 +121,23 @@ __attribute__((target("avx2"))) inline void leaky4(const MixtureDist& d, __m256i
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(lo32));
 }
 
-// c(t[i]) for kProbes = 8 points t[i] in (lo, lo + n]: two vectors of 4 points, a loop over
-// the components. The same integers as MixtureDist::cdf.
+// c(t[i]) for the first `count` (4 or 8) points t[i] in (lo, lo + n]: one or two vectors of 4
+// points, a loop over the components. The same integers as MixtureDist::cdf.
 __attribute__((target("avx2"))) inline void mixture_cdf(const MixtureDist& d, const uint64_t* pair,
-                                                       const int64_t* t, uint32_t* out) {
+                                                       const int64_t* t, uint32_t* out, int count) {
   static_assert(kProbes == 8, "two vectors of 4 points");
   const Consts k = consts();
+  if (count <= 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
+    const __m256i x = _mm256_sub_epi64(_mm256_slli_epi64(v, kMeanFracBits),
+                                       _mm256_set1_epi64x(1 << (kMeanFracBits - 1)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < d.k; ++c)
+      acc = _mm256_add_epi64(acc, weighted_cdf(k, pair, x, _mm256_set1_epi64x(d.mean_q8[c]),
+                                               _mm256_set1_epi64x(d.inv[c]), _mm256_set1_epi64x(d.weight[c])));
+    leaky4(d, v, acc, out);
+    return;
+  }
   const __m256i half = _mm256_set1_epi64x(1 << (kMeanFracBits - 1));
   const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
   const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 4));
@@ -173,11 +179,12 @@ inline void mixture_guess(const MixtureProbe& m, uint32_t slot, int64_t* mid, in
   *gh = hi + 1;
 }
 
-// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing
-// kProbes points per step: first the kProbes - 1 values around the guess, which settles most
-// symbols in one step; then points spread evenly over what remains, narrowed to the hint
-// bracket while that still cuts it. eval(t, out) computes c at kProbes sorted points of
-// (lo, lo + n].
+// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing up
+// to kProbes points per step. A support of at most kProbes symbols is settled in one step.
+// Otherwise the first step probes the kProbes - 1 values around the guess, which settles
+// most symbols; later ones spread their points evenly over what remains, narrowed to the hint
+// bracket while that still cuts it. eval(t, out, count) computes c at the first `count` (4 or
+// kProbes) sorted points of (lo, lo + n].
 template <class Eval>
 inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv, Eval&& eval) {
   constexpr int P = kProbes;
@@ -185,16 +192,28 @@ inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv
   const int64_t lo = d.sup.lo, esc = lo + int64_t(d.sup.n);
   int64_t a = lo, b = esc;  // v in [a, b]; ca = c(a), cb = c(b + 1)
   uint32_t ca = 0, cb = kProbScale;
-  int64_t mid, gl, gh;
-  mixture_guess(m, slot, &mid, &gl, &gh);
+  int64_t gl = lo, gh = esc;
   alignas(32) int64_t t[P];
   alignas(32) uint32_t c[P];
-  for (int i = 0; i < P; ++i) {
-    const int64_t ti = mid - (P / 2 - 1) + i;
-    t[i] = ti <= lo ? lo + 1 : (ti > esc ? esc : ti);
+  int count;
+  const auto all_of = [&](int64_t from, int64_t w) {  // the w <= P candidates (from, from + w]
+    count = w <= 4 ? 4 : P;
+    for (int i = 0; i < P; ++i) t[i] = from + 1 + (i < w ? i : w - 1);  // repeats are harmless
+  };
+  if (esc - lo <= P) {
+    all_of(lo, esc - lo);
+  } else {
+    int64_t mid;
+    mixture_guess(m, slot, &mid, &gl, &gh);
+    count = P;
+    for (int i = 0; i < P; ++i) {
+      const int64_t ti = mid - (P / 2 - 1) + i;
+      t[i] = ti <= lo ? lo + 1 : (ti > esc ? esc : ti);
+    }
   }
   for (;;) {
-    eval(t, c);
+    eval(t, c, count);
+    for (int i = count; i < P; ++i) t[i] = t[count - 1], c[i] = c[count - 1];
     // c is increasing along the sorted t: the first `le` probes have c <= slot
     int le = 0;
     for (int i = 0; i < P; ++i) le += int(c[i] <= slot);
@@ -204,9 +223,10 @@ inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv
     int64_t from = gl - 1 > a ? gl - 1 : a, to = gh + 1 < b ? gh + 1 : b;  // probes in (from, to]
     if (from >= to) from = a, to = b;
     const int64_t w = to - from;
-    if (w <= P) {  // every candidate (repeats of the last are harmless)
-      for (int i = 0; i < P; ++i) t[i] = from + 1 + (i < w ? i : w - 1);
+    if (w <= P) {
+      all_of(from, w);
     } else {
+      count = P;
       for (int i = 0; i < P; ++i) t[i] = from + (w * (i + 1)) / P;
     }
   }
@@ -215,15 +235,22 @@ inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv
   return a;
 }
 
+// Without SIMD, one point at a time (8 at once measured slower): rans.h's bisection on small
+// supports, else its gallop from the guess.
 inline int64_t mixture_search_scalar(const MixtureProbe& m, uint32_t slot, Interval* iv) {
-  return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out) { mixture_cdf_scalar(*m.d, t, out); });
+  if (int64_t(m.d->sup.n) <= kProbes) return cdf_search(*m.d, slot, iv);
+  int64_t mid, gl, gh;
+  mixture_guess(m, slot, &mid, &gl, &gh);
+  return cdf_search_from(*m.d, slot, mid, iv);
 }
 
 #if NC_X86 && defined(__GNUC__)
 __attribute__((target("avx2"), flatten)) inline int64_t mixture_search_avx2(const MixtureProbe& m, uint32_t slot,
                                                                             Interval* iv) {
   const uint64_t* pair = MixtureTables::get().pair[m.family];
-  return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out) { avx2::mixture_cdf(*m.d, pair, t, out); });
+  return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out, int count) {
+    avx2::mixture_cdf(*m.d, pair, t, out, count);
+  });
 }
 #endif
 

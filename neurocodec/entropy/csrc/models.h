@@ -106,7 +106,7 @@ struct ParamSource {
 
 // ---- mixtures --------------------------------------------------------------------------------
 
-// Decoding searches with 8 probes per step (mixture.h), on the AVX2 kernel when `simd`.
+// Decoding starts from the components' quantiles (mixture.h), on the AVX2 kernel when `simd`.
 struct MixtureDistS : MixtureDist {
   int family_;
   bool simd;
