@@ -1,9 +1,9 @@
 """The CPU coder's SIMD kernels against its scalar ones: identical bytes and identical decodes.
 
 The AVX2 mixture kernel and the scalar kernel compute the same integer CDFs; the decoder's
-search (started from the components' quantiles; 4 or 8 probes per step with AVX2, one at a time
-without) only changes which points
-are evaluated, never the decoded symbol. Golden streams (committed) must decode the same on both.
+search (started from the components' quantiles; 4 or 8 probes per step with AVX2, one at a
+time without) only changes which points are evaluated, never the decoded symbol. Golden
+streams (committed) must decode the same on both.
 """
 
 from __future__ import annotations
