@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurocodec.entropy import MixtureModel, decode, encode, set_simd, simd_enabled, simd_supported
+from neurocodec.entropy import MixtureModel, _core, decode, encode, set_simd, simd_enabled, simd_supported
 from neurocodec.entropy.models import Family
 from neurocodec.errors import CorruptStreamError
 
@@ -87,6 +87,27 @@ def test_every_slot_and_extreme_parameters(family, k):
     assert d_scalar == d_simd
     for out in both(lambda: decode(d_simd, model).numpy()):
         np.testing.assert_array_equal(out, sym)
+
+
+@needs_simd
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(Family)), st.integers(1, 8), st.integers(0, 2**32 - 1))
+def test_kernel_cdf_equals_scalar_at_every_point(family, k, seed):
+    """The AVX2 kernel's c(v) against the scalar CDF at every point of the support: means near
+    zero and at the Q8 limits, every scale index, zero weights."""
+    rng = np.random.default_rng(seed)
+    means = np.where(rng.random(k) < 0.2, rng.choice([-(2**31) + 128, 2**31 - 128, 2**24], k), rng.normal(0, 2000, k))
+    scale_idx = rng.integers(0, 256, k)
+    w = rng.dirichlet(np.full(k, 0.5)) * 65536
+    w[rng.random(k) < 0.3] = 0
+    q = np.floor(w).astype(np.int64)
+    q[np.argmax(q)] += 65536 - q.sum()
+    args = [np.asarray(a, np.int32) for a in (np.round(means).clip(-(2**31), 2**31 - 1), scale_idx, q)]
+    lo_s, c_scalar = _core.mixture_cdfs(int(family), *args, False)
+    lo_v, c_simd = _core.mixture_cdfs(int(family), *args, True)
+    assert lo_s == lo_v
+    np.testing.assert_array_equal(c_scalar, c_simd)
+    assert (np.diff(c_scalar) > 0).all() and c_scalar[-1] <= 65535
 
 
 @needs_simd

@@ -112,6 +112,32 @@ PYBIND11_MODULE(_core, m) {
         "Use the AVX2 mixture kernel (where supported) or the scalar one; returns the previous "
         "setting. Both give identical symbols and bytes.");
 
+  m.def("mixture_cdfs", [](int family, const I32& means, const I32& scale_idx, const I32& weights,
+                           bool simd) {
+    // One mixture [K]: its support and c(v) at every v in (lo, lo + n], by the scalar CDF or the
+    // AVX2 kernel (8 points per call), for tests of the kernels' integers.
+    const int k = int(means.size());
+    if (scale_idx.size() != k || weights.size() != k) throw nc::ModelError("means, scales, weights: [K] each");
+    const nc::MixtureSource src{family, k, ptr(means), ptr(scale_idx), ptr(weights)};
+    src.validate();
+    const nc::MixtureDistS d = src.get(0);
+    I32 out(py::ssize_t(d.sup.n));
+    int32_t* o = out.mutable_data();
+    if (simd && !nc::simd_supported()) throw nc::ModelError("this CPU has no AVX2");
+    for (int64_t base = 0; base < int64_t(d.sup.n); base += nc::kProbes) {
+      alignas(32) int64_t t[nc::kProbes];
+      alignas(32) uint32_t c[nc::kProbes];
+      for (int i = 0; i < nc::kProbes; ++i) t[i] = d.sup.lo + 1 + std::min<int64_t>(base + i, d.sup.n - 1);
+#if NC_X86 && defined(__GNUC__)
+      if (simd) nc::mixture_cdf_avx2_points(d, family, t, c);
+      else
+#endif
+        for (int i = 0; i < nc::kProbes; ++i) c[i] = d.cdf(t[i]);
+      for (int i = 0; i < nc::kProbes && base + i < int64_t(d.sup.n); ++i) o[base + i] = int32_t(c[i]);
+    }
+    return py::make_tuple(d.sup.lo, out);
+  }, "(lo, c[v] for v in lo + 1 .. lo + n) of one mixture [K]; test hook for the CDF kernels.");
+
   m.def("tables", [] {
     py::dict d;
     py::array_t<uint32_t> cdf({nc::kNumFamilies, nc::kCdfSize});

@@ -1,7 +1,9 @@
 // Mixture decoding on the host: a search for the decoded symbol started from a guess made of
-// the components' quantiles. With AVX2 (chosen at run time) it evaluates the integer mixture
-// CDF at 4 or 8 points per step (the K components' interpolated table lookups, 4 points per
-// vector); without, one point at a time with rans.h's gallop and bisection.
+// the components' quantiles. With AVX2 (chosen at run time) and supports of kSimdMinSupport
+// symbols or more, it evaluates the integer mixture CDF at 4 or 8 points per step (the K
+// components' interpolated table lookups, 4 points per vector); otherwise one point at a time
+// with rans.h's gallop and bisection (measured as fast on narrow supports, where a call into
+// the AVX2 code costs more than it saves).
 //
 // Only the search changes, never the CDF: the decoded v is the unique v with
 // c(v) <= slot < c(v + 1), whatever points are probed on the way, so both kernels and the plain
@@ -62,7 +64,8 @@ inline std::atomic<bool>& simd_switch() {
 
 // ---- the CDF at several points ----------------------------------------------------------------
 
-constexpr int kProbes = 8;  // points per search step
+constexpr int kProbes = 8;          // points per search step, at most
+constexpr uint32_t kSimdMinSupport = 17;  // narrower supports: the scalar search is as fast
 
 // Mixture constants for the search: the components with weight > 0 (as MixtureDist holds
 // them) plus each one's scale index, for the starting guess.
@@ -111,47 +114,47 @@ __attribute__((target("avx2"))) inline __m256i weighted_cdf(const Consts& k, con
   return _mm256_mul_epu32(f, w);
 }
 
-// leaky(acc >> 16, v - lo, n) for 4 points v, stored as 4 x uint32.
-__attribute__((target("avx2"))) inline void leaky4(const MixtureDist& d, __m256i v, __m256i acc, uint32_t* out) {
+// leaky(acc >> 16, v - lo, n) for 4 points v, stored as 4 x uint32; returns how many are <= slot.
+__attribute__((target("avx2"))) inline int leaky4(const MixtureDist& d, __m256i v, __m256i acc, __m256i slot,
+                                                 uint32_t* out) {
   const __m256i f = _mm256_srli_epi64(acc, 16);
   const __m256i w = _mm256_set1_epi64x(int64_t(kProbScale) - d.sup.n - 1);
   const __m256i k = _mm256_sub_epi64(v, _mm256_set1_epi64x(d.sup.lo));
   const __m256i c = _mm256_add_epi64(_mm256_srli_epi64(_mm256_mul_epu32(w, f), 30), k);
   const __m256i lo32 = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(lo32));
+  const int above = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(c, slot)));
+  return 4 - __builtin_popcount(unsigned(above));
 }
 
 // c(t[i]) for the first `count` (4 or 8) points t[i] in (lo, lo + n]: one or two vectors of 4
-// points, a loop over the components. The same integers as MixtureDist::cdf.
-__attribute__((target("avx2"))) inline void mixture_cdf(const MixtureDist& d, const uint64_t* pair,
-                                                       const int64_t* t, uint32_t* out, int count) {
+// points, a loop over the components. The same integers as MixtureDist::cdf. Returns how many
+// of them are <= slot.
+__attribute__((target("avx2"))) inline int mixture_cdf(const MixtureDist& d, const uint64_t* pair, const int64_t* t,
+                                                      uint32_t* out, int count, uint32_t slot) {
   static_assert(kProbes == 8, "two vectors of 4 points");
   const Consts k = consts();
-  if (count <= 4) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
-    const __m256i x = _mm256_sub_epi64(_mm256_slli_epi64(v, kMeanFracBits),
-                                       _mm256_set1_epi64x(1 << (kMeanFracBits - 1)));
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < d.k; ++c)
-      acc = _mm256_add_epi64(acc, weighted_cdf(k, pair, x, _mm256_set1_epi64x(d.mean_q8[c]),
-                                               _mm256_set1_epi64x(d.inv[c]), _mm256_set1_epi64x(d.weight[c])));
-    leaky4(d, v, acc, out);
-    return;
-  }
+  const __m256i s = _mm256_set1_epi64x(slot);
   const __m256i half = _mm256_set1_epi64x(1 << (kMeanFracBits - 1));
-  const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
-  const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 4));
+  const __m256i v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
   const __m256i x0 = _mm256_sub_epi64(_mm256_slli_epi64(v0, kMeanFracBits), half);
+  __m256i acc0 = _mm256_setzero_si256();
+  if (count <= 4) {
+    for (int c = 0; c < d.k; ++c)
+      acc0 = _mm256_add_epi64(acc0, weighted_cdf(k, pair, x0, _mm256_set1_epi64x(d.mean_q8[c]),
+                                                 _mm256_set1_epi64x(d.inv[c]), _mm256_set1_epi64x(d.weight[c])));
+    return leaky4(d, v0, acc0, s, out);
+  }
+  const __m256i v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(t + 4));
   const __m256i x1 = _mm256_sub_epi64(_mm256_slli_epi64(v1, kMeanFracBits), half);
-  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  __m256i acc1 = _mm256_setzero_si256();
   for (int c = 0; c < d.k; ++c) {
     const __m256i mean = _mm256_set1_epi64x(d.mean_q8[c]), inv = _mm256_set1_epi64x(d.inv[c]);
     const __m256i w = _mm256_set1_epi64x(d.weight[c]);
     acc0 = _mm256_add_epi64(acc0, weighted_cdf(k, pair, x0, mean, inv, w));
     acc1 = _mm256_add_epi64(acc1, weighted_cdf(k, pair, x1, mean, inv, w));
   }
-  leaky4(d, v0, acc0, out);
-  leaky4(d, v1, acc1, out + 4);
+  return leaky4(d, v0, acc0, s, out) + leaky4(d, v1, acc1, s, out + 4);
 }
 
 }  // namespace avx2
@@ -179,12 +182,12 @@ inline void mixture_guess(const MixtureProbe& m, uint32_t slot, int64_t* mid, in
   *gh = hi + 1;
 }
 
-// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing up
-// to kProbes points per step. A support of at most kProbes symbols is settled in one step.
-// Otherwise the first step probes the kProbes - 1 values around the guess, which settles
-// most symbols; later ones spread their points evenly over what remains, narrowed to the hint
-// bracket while that still cuts it. eval(t, out, count) computes c at the first `count` (4 or
-// kProbes) sorted points of (lo, lo + n].
+// Find v in [lo, lo + n] with c(v) <= slot < c(v + 1) (v = lo + n: the escape), probing 4 or
+// kProbes points per step. A support of at most kProbes symbols is settled in one step.
+// Otherwise the first step probes the 3 values around the guess, which settles most symbols;
+// later ones spread kProbes points evenly over what remains, narrowed to the hint bracket while
+// that still cuts it. eval(t, out, count) computes c at the first `count` (4 or kProbes) sorted
+// points of (lo, lo + n] and returns how many are <= slot.
 template <class Eval>
 inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv, Eval&& eval) {
   constexpr int P = kProbes;
@@ -205,20 +208,17 @@ inline int64_t mixture_search(const MixtureProbe& m, uint32_t slot, Interval* iv
   } else {
     int64_t mid;
     mixture_guess(m, slot, &mid, &gl, &gh);
-    count = P;
-    for (int i = 0; i < P; ++i) {
-      const int64_t ti = mid - (P / 2 - 1) + i;
+    count = 4;  // m - 1 .. m + 2: settles about 70 % of the symbols of wide mixtures
+    for (int i = 0; i < count; ++i) {
+      const int64_t ti = mid - (count / 2 - 1) + i;
       t[i] = ti <= lo ? lo + 1 : (ti > esc ? esc : ti);
     }
   }
   for (;;) {
-    eval(t, c, count);
-    for (int i = count; i < P; ++i) t[i] = t[count - 1], c[i] = c[count - 1];
     // c is increasing along the sorted t: the first `le` probes have c <= slot
-    int le = 0;
-    for (int i = 0; i < P; ++i) le += int(c[i] <= slot);
+    const int le = eval(t, c, count);
     if (le > 0 && t[le - 1] > a) a = t[le - 1], ca = c[le - 1];
-    if (le < P && t[le] - 1 < b) b = t[le] - 1, cb = c[le];
+    if (le < count && t[le] - 1 < b) b = t[le] - 1, cb = c[le];
     if (a >= b) break;
     int64_t from = gl - 1 > a ? gl - 1 : a, to = gh + 1 < b ? gh + 1 : b;  // probes in (from, to]
     if (from >= to) from = a, to = b;
@@ -249,8 +249,14 @@ __attribute__((target("avx2"), flatten)) inline int64_t mixture_search_avx2(cons
                                                                             Interval* iv) {
   const uint64_t* pair = MixtureTables::get().pair[m.family];
   return mixture_search(m, slot, iv, [&](const int64_t* t, uint32_t* out, int count) {
-    avx2::mixture_cdf(*m.d, pair, t, out, count);
+    return avx2::mixture_cdf(*m.d, pair, t, out, count, slot);
   });
+}
+
+// c(t[i]) for kProbes points of (lo, lo + n] by the AVX2 kernel (tests).
+__attribute__((target("avx2"))) inline void mixture_cdf_avx2_points(const MixtureDist& d, int family, const int64_t* t,
+                                                                   uint32_t* out) {
+  avx2::mixture_cdf(d, MixtureTables::get().pair[family], t, out, kProbes, 0);
 }
 #endif
 

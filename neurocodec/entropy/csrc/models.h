@@ -115,7 +115,7 @@ struct MixtureDistS : MixtureDist {
   inline int64_t search(uint32_t slot, Interval* iv) const {
     const MixtureProbe m{this, family_, scale_idx};
 #if NC_X86 && defined(__GNUC__)
-    if (simd) return mixture_search_avx2(m, slot, iv);
+    if (simd && sup.n >= kSimdMinSupport) return mixture_search_avx2(m, slot, iv);
 #endif
     return mixture_search_scalar(m, slot, iv);
   }
