@@ -160,9 +160,9 @@ def bench_gmm(n: int, repeats: int, k: int = 4) -> list[dict]:
     # compressai's layout: [1, K*M, H, W] with component-major channels
     cm, cs, cw = cat(means), cat(scales), cat(weights)
     yt = torch.from_numpy(y)
-    t_e, (enc_out, _) = best_time(lambda: gmm.compress(yt, cs, cm.clone(), cw), 1)
+    t_e, (enc_out, _) = best_time(lambda: gmm.compress(yt, cs, cm.clone(), cw), repeats)
     strings, abs_max, bitmap = enc_out
-    t_d, out = best_time(lambda: gmm.decompress(strings, abs_max, bitmap, cs, cm.clone(), cw), 1)
+    t_d, out = best_time(lambda: gmm.decompress(strings, abs_max, bitmap, cs, cm.clone(), cw), repeats)
     rows.append(row(f"compressai GaussianMixtureConditional K={k}", n, t_e, t_d, len(strings), ideal, bool((out.numpy() == sym).all())))
     return rows
 
