@@ -42,6 +42,8 @@ ARMS: dict[str, tuple[str, dict, dict, list]] = {
     "ema": ("lr 1e-4, EMA of weights (decay 0.999)", {"lr": 1e-4}, {},
             [{"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging", "init_args": {"decay": 0.999}}]),
     "distortion-warmup": ("lr 1e-4, first 25 % distortion only (rate off)", {"lr": 1e-4, "distortion_warmup": 0.25}, {}, []),
+    "noise": ("lr 1e-4, synthesis trained on noisy latents (not straight-through rounding)",
+              {"lr": 1e-4, "synthesis_quantization": "noise"}, {}, []),
     "crop256": ("lr 1e-4, 256 px crops, batch 2 (same pixels per step)", {"lr": 1e-4}, {"patch_size": 256, "batch_size": 2}, []),
 }
 

@@ -48,6 +48,7 @@ class ImageCodecModule(L.LightningModule):
         wall_budget_s: float | None = None,
         level_weights: list[float] | None = None,
         distortion_warmup: float = 0.0,
+        synthesis_quantization: Literal["ste", "noise"] = "ste",
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
         with another learning rate; --ckpt_path instead resumes a run exactly.
@@ -65,7 +66,10 @@ class ImageCodecModule(L.LightningModule):
         budgets, the first one spent ends the run.
         level_weights: relative probabilities of drawing each quality level (default uniform).
         distortion_warmup: train on distortion alone (rate term off: an autoencoder warm-up that
-        lifts the transform ceiling) for this first fraction of progress."""
+        lifts the transform ceiling) for this first fraction of progress.
+        synthesis_quantization: what the synthesis sees in training: the rounded latent with a
+        straight-through gradient ("ste", the default) or the noisy one ("noise"); the rate term
+        uses noise either way."""
         super().__init__()
         self.save_hyperparameters()
         if level_weights is not None and (len(level_weights) == 0 or min(level_weights) < 0 or sum(level_weights) <= 0):
@@ -77,6 +81,9 @@ class ImageCodecModule(L.LightningModule):
         self._cpu_start: float | None = None
         self._wall_start: float | None = None
         self.codec: ImageCodec = registry.build(codec, **(codec_config or {}))
+        if synthesis_quantization not in ("ste", "noise"):
+            raise ValueError(f"synthesis_quantization must be 'ste' or 'noise', got {synthesis_quantization!r}")
+        self.codec.synthesis_quantization = synthesis_quantization
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
             self.codec.train()

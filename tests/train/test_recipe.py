@@ -40,6 +40,24 @@ def test_level_weights_and_bad_options():
         ImageCodecModule(**TINY, warmup=1.0)
 
 
+@pytest.mark.parametrize("codec", ["hyperprior", "gmm"])
+def test_synthesis_quantization(codec):
+    """The option reaches the codec, and with the same weights and seed the synthesis of noisy
+    latents differs from the straight-through rounded one (which the rate term never uses)."""
+    config = {"codec": codec, "codec_config": {"N": 8, "M": 8, "qualities": 2}}
+    ste, noise = ImageCodecModule(**config), ImageCodecModule(**config, synthesis_quantization="noise")
+    noise.codec.load_state_dict(ste.codec.state_dict())
+    assert (ste.codec.synthesis_quantization, noise.codec.synthesis_quantization) == ("ste", "noise")
+    x, q = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(1, dtype=torch.long)
+    out = {}
+    for name, m in (("ste", ste), ("noise", noise)):
+        torch.manual_seed(1)
+        out[name] = m.codec.train()(x, q)
+    assert not torch.allclose(out["ste"]["x_hat"], out["noise"]["x_hat"])
+    with pytest.raises(ValueError, match="synthesis_quantization"):
+        ImageCodecModule(**TINY, synthesis_quantization="round")
+
+
 def test_distortion_warmup_turns_the_rate_off():
     m = ImageCodecModule(**TINY, distortion_warmup=0.3)
     dist, bpp, lam = torch.tensor([100.0, 50.0]), torch.tensor([0.5, 0.25]), torch.tensor([0.01, 0.02])

@@ -65,6 +65,10 @@ class ImageCodec(Codec):
 
     modality = "image"
     pad_multiple = 64
+    #: The quantisation proxy the synthesis (and any context model) sees in training: "ste"
+    #: (rounded, straight-through gradient; the rate term always uses additive noise: "mixed
+    #: quantisation", Minnen & Singh, ICIP 2020) or "noise". A training knob, not saved.
+    synthesis_quantization: str = "ste"
 
     def __init__(self, qualities: int = len(DEFAULT_LAMBDAS), lambdas: tuple[float, ...] | None = None, **config: Any) -> None:
         lambdas = tuple(lambdas or DEFAULT_LAMBDAS[:qualities])

@@ -144,7 +144,7 @@ class CheckerboardGMM(ImageCodec):
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_hat, z_lik = self.entropy_bottleneck(z)
-        y_round = quantize_train(y, "ste") if self.training else torch.round(y)
+        y_round = quantize_train(y, self.synthesis_quantization) if self.training else torch.round(y)
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         if self.training:
             hyper = self.h_s(z_hat)

@@ -76,7 +76,7 @@ class MeanScaleHyperprior(ImageCodec):
         scales, means = self.hyper_params(z_hat)
         _, y_lik = self.gaussian_conditional(y, scales, means)
         # mixed quantisation: rate with noise, reconstruction from rounded y (straight-through)
-        y_hat = quantize_train(y, "ste", means) if self.training else torch.round(y - means) + means
+        y_hat = quantize_train(y, self.synthesis_quantization, means) if self.training else torch.round(y - means) + means
         x_hat = self.synthesize(y_hat, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 

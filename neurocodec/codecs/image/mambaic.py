@@ -221,7 +221,7 @@ class MambaIC(ImageCodec):
         gc = self.gaussian_conditional
         if self.training:
             hyper = self._hyper(z_hat, exact=False)
-            y_hat, scales, means = self._sim_path(y, hyper, lambda v, m: quantize_train(v, "ste", m))
+            y_hat, scales, means = self._sim_path(y, hyper, lambda v, m: quantize_train(v, self.synthesis_quantization, m))
             _, y_lik = gc(y, scales, means)
         else:  # exactly the coder's parameters
             lik = torch.empty_like(y)
