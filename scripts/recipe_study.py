@@ -112,7 +112,7 @@ def measure(name: str, runs: Path, result: Path, anchors: dict[str, Path], limit
     row: dict = {"arm": name, "what": ARMS[name][0]}
     for label, path in anchors.items():
         anchor = curve_from_result(restrict_items(read_json(path), items))  # on the same images
-        row[f"bd_vs_{label}"] = 100 * bd_rate(*anchor.points("psnr_rgb"), rate, psnr)
+        row[f"bd_vs_{label}"] = bd_rate(*anchor.points("psnr_rgb"), rate, psnr)
         row[f"bdpsnr_vs_{label}"] = bd_quality(*anchor.points("psnr_rgb"), rate, psnr)  # dB; steadier on flat curves
     row["psnr_q1"], row["psnr_q6"] = float(psnr[0]), float(psnr[-1])
     row["bpp_q1"], row["bpp_q6"] = float(rate[0]), float(rate[-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -152,6 +153,22 @@ class ImageCodecModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
+
+    def on_train_end(self) -> None:
+        """A run ended by its budget stops between checkpoints: write the last checkpoint now,
+        so that it (and what is exported from it) holds the final weights and time used, not
+        those of up to ``every_n_train_steps`` steps earlier."""
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        hp = self.hparams
+        if not (hp.cpu_budget_s or hp.wall_budget_s) or self.progress() < 1.0:
+            return
+        for cb in self.trainer.checkpoint_callbacks:
+            if isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath:
+                last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+                if self.trainer.is_global_zero and last.is_symlink():
+                    last.unlink()
+                self.trainer.save_checkpoint(last)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["cpu_seconds"], checkpoint["wall_seconds"] = self.cpu_used(), self.wall_used()
