@@ -140,7 +140,25 @@ def load(name_or_path: str | Path, map_location: str = "cpu", intra: str | Path 
     codec.eval()
     codec.update()
     if codec.modality == "video":
-        codec.attach_intra(load(intra or config.get("intra", DEFAULT_IMAGE_CODEC), map_location))
+        codec.attach_intra(_intra_codec(intra, config, map_location))
+    return codec
+
+
+def _intra_codec(intra: str | Path | None, config: dict, map_location: str) -> Codec:
+    """The I-frame codec of a video codec: `intra` when given, else the shipped checkpoint named
+    in its config; when that one's weights are not the pinned ones (``intra_hash``: the image
+    codec was improved after the video codec was trained), the kept earlier version
+    ``checkpoints/<name>-<hash>.pt``. Git stores that file as the same blob as the earlier
+    ``<name>.pt``, so keeping it costs nothing."""
+    if intra is not None:
+        return load(intra, map_location)
+    name = config.get("intra", DEFAULT_IMAGE_CODEC)
+    codec = load(name, map_location)
+    pinned = config.get("intra_hash")
+    if pinned and codec.weights_hash().hex() != pinned:
+        earlier = CHECKPOINT_DIR / f"{name}-{pinned}.pt"
+        if earlier.exists():
+            codec = load(earlier, map_location)
     return codec
 
 

@@ -297,3 +297,28 @@ def test_builtin_motion_estimation_finds_a_translation():
             flow_estimator("dis")
     with pytest.raises(InputError, match="unknown motion estimator"):
         flow_estimator("magic")
+
+
+def test_pinned_intra_weights_are_found_after_the_image_codec_improves(model, intra, tmp_path, monkeypatch):
+    """A video codec trained with I-frame weights H loads checkpoints/<intra>-H.pt when the
+    shipped <intra>.pt has moved on; without that file it is refused, as before."""
+    import copy
+    import shutil
+
+    original = registry.CHECKPOINT_DIR / "hyperprior.pt"
+    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)
+    improved = copy.deepcopy(intra)
+    with torch.no_grad():
+        improved.g_s[0].bias.add_(0.01)
+    improved.refresh_hash()
+    registry.save_checkpoint(improved, tmp_path / "hyperprior.pt")
+    registry.save_checkpoint(model, tmp_path / "video.pt")
+    with pytest.raises(ModelMismatchError, match="I-frame"):
+        registry.load(tmp_path / "video.pt")
+    pinned = intra.weights_hash().hex()
+    shutil.copy(original, tmp_path / f"hyperprior-{pinned}.pt")
+    loaded = registry.load(tmp_path / "video.pt")
+    assert loaded._intra.weights_hash().hex() == pinned
+    data, _, _ = encode(model, clip(3), gop=2)
+    decoded, expected = list(VideoDecoder(loaded, data)), list(VideoDecoder(model, data))
+    assert len(decoded) == 3 and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(decoded, expected))
