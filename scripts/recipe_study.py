@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import yaml
+from train_continue import keep_earlier_logs  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -71,6 +72,7 @@ def start_training(name: str, start: str, budget_s: float, runs: Path) -> subpro
     last = runs / name / "version_0" / "checkpoints" / "last.ckpt"
     if last.exists():
         cmd += ["--ckpt_path", str(last)]
+        keep_earlier_logs(last)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     log = open(runs / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

@@ -92,6 +92,18 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     return cmd, last
 
 
+def keep_earlier_logs(last: Path) -> Path | None:
+    """Lightning's CSVLogger deletes a version folder's metrics.csv when a run resumes into it:
+    move the earlier segment's log aside first (metrics-to-step-N.csv); returns where."""
+    metrics = last.parent.parent / "metrics.csv"
+    if not (last.exists() and metrics.exists()):
+        return None
+    step = int(torch.load(last, map_location="cpu", weights_only=False).get("global_step", 0))
+    kept = metrics.with_name(f"metrics-to-step-{step}.csv")
+    metrics.replace(kept)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", choices=sorted(MODELS))
@@ -116,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         sys.stdout.write(" ".join(cmd) + "\n")
         return 0
+    keep_earlier_logs(last)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     out = Path(args.export or Path(args.runs) / f"{args.name}.pt")

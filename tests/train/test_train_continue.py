@@ -36,6 +36,9 @@ def test_start_from_shipped_then_resume(tmp_path, capsys):
     assert f"--ckpt_path {last}" in capsys.readouterr().out
     assert train_continue.main([*common, "--minutes", "0.01"]) == 0
     ck2 = torch.load(last, map_location="cpu", weights_only=False)
+    # the first segment's training log survives the resume beside the new one
+    kept = last.parent.parent / f"metrics-to-step-{ck1['global_step']}.csv"
+    assert kept.exists() and "train/loss" in kept.read_text() and (last.parent.parent / "metrics.csv").exists()
     # resumed: more steps, the time used carried over, the budget extended by 0.6 CPU seconds
     assert ck2["global_step"] > ck1["global_step"] and ck2["cpu_seconds"] >= ck1["cpu_seconds"]
     assert abs(ck2["hyper_parameters"]["cpu_budget_s"] - (ck1["cpu_seconds"] + 0.6)) < 1e-6
