@@ -16,14 +16,15 @@ from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, Ne
 
 
 SMALL_EXTRA = {"shallow-2l": {"A": 16}, "shallow-jpeg": {"A": 16},
-               "mambaic": {"slices": 3, "state": 2, "context": 8, "agg": 16, "window": 4}}
+               "mambaic": {"slices": 3, "state": 2, "context": 8, "agg": 16, "window": 4},
+               "gmm-gdn": {"transform": "gdn"}}
 
 
-@pytest.fixture(scope="module", params=["hyperprior", "gmm", "shallow-2l", "shallow-jpeg", "mambaic"])
+@pytest.fixture(scope="module", params=["hyperprior", "gmm", "gmm-gdn", "shallow-2l", "shallow-jpeg", "mambaic"])
 def codec(request):
     torch.manual_seed(0)
     extra = SMALL_EXTRA.get(request.param, {})
-    c = registry.build(request.param, N=16, M=24, qualities=3, **extra).eval()
+    c = registry.build(request.param.removesuffix("-gdn"), N=16, M=24, qualities=3, **extra).eval()
     if request.param == "mambaic":
         from tests.codecs.conftest import unzero
 
@@ -241,3 +242,28 @@ def test_mambaic_starts_from_a_hyperprior_or_gmm_of_the_same_size():
     assert m.init_from_hyperprior(gmm) == ["g_a", "g_s", "entropy_bottleneck", "gains"]
     assert torch.equal(m.g_s[-1][0].weight, gmm.g_s[-1][0].weight)
     assert m.init_from_hyperprior(hp) == []  # other sizes and layout
+
+
+def test_gmm_with_gdn_transforms_starts_from_a_hyperprior():
+    from tests.codecs.conftest import shipped
+
+    hp = shipped("hyperprior")
+    g = registry.build("gmm", N=hp.N, M=hp.M, K=3, transform="gdn")
+    assert g.config["transform"] == "gdn"
+    assert g.init_from_hyperprior(hp) == ["g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"]
+    assert torch.equal(g.g_s[-1].weight, hp.g_s[-1].weight) and torch.equal(g.h_s[4].weight, hp.h_s[4].weight)
+    g.eval().update()
+    # the hyper features are the hyperprior's (scales, means), in Q10 instead of Q12 / Q8
+    z = torch.randn(1, hp.N, 2, 3, generator=torch.Generator().manual_seed(1)).round()
+    s_hp, m_hp = hp.h_s(z).chunk(2, 1)
+    s_g, m_g = g._hyper_int(z).double().div(1 << 10).chunk(2, 1)
+    assert (s_g - s_hp.double()).abs().max() <= 2 ** -10 and (m_g - m_hp.double()).abs().max() <= 2 ** -8
+    x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(0))
+    payload, x_hat = g.compress(x, 3)
+    assert torch.equal(g.decompress(payload), x_hat)
+    # the residual layout has other shapes: nothing but the factorised prior and gains loads
+    r = registry.build("gmm", N=hp.N, M=hp.M, K=3)
+    assert "transform" not in r.config
+    assert r.init_from_hyperprior(hp) == ["entropy_bottleneck", "gains"]
+    with pytest.raises(InputError, match="transform"):
+        registry.build("gmm", N=16, M=24, transform="cnn")

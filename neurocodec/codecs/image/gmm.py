@@ -6,6 +6,13 @@ entropy layer's FlashGMM path (binary search on the integer mixture CDF).
 Pass 1 codes the anchor positions ((i + j) even) from the hyperprior alone; pass 2 codes the
 others from the hyperprior plus a 5x5 convolution over the decoded anchors.
 
+Transforms (``transform``): "residual" (the default) is Cheng et al. 2020's residual-block
+g_a/g_s with their 3x3 hyper networks; "gdn" takes the mean-scale hyperprior's layout for
+g_a, g_s, h_a and h_s (:func:`gdn_transforms`), so that a trained hyperprior of the same N and
+M can start every one of those parts (:meth:`CheckerboardGMM.init_from_hyperprior`) and only
+the context and entropy-parameter networks learn from scratch. Its synthesis costs about a
+tenth of the residual one's per pixel, which is most of the decoder's time.
+
 Portable files: h_s, the context convolution and the entropy-parameter network are integer
 networks (:mod:`neurocodec.entropy.integer_nets`); the last layer emits Q8 means, Q12 scales
 (mapped to scale indexes in integers) and Q8 logits (mapped to Q16 weights by an integer
@@ -18,13 +25,16 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
+from neurocodec.codecs.image.hyperprior import gdn_transforms
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.codecs.image.refine import sga_round
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianMixtureConditional, quantize_train
+from neurocodec.errors import InputError
 from neurocodec.nn.transforms import (
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
+    conv,
     conv3x3,
     subpel_conv3x3,
 )
@@ -57,22 +67,21 @@ def residual_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
 class CheckerboardGMM(ImageCodec):
     name = "gmm"
 
-    def __init__(self, N: int = 128, M: int = 192, K: int = 3, qualities: int = 6, lambdas: tuple[float, ...] | None = None) -> None:
-        super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M, K=K)
-        self.g_a, self.g_s = residual_transforms(N, M)
-        self.h_a = nn.Sequential(
-            conv3x3(M, N), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
-            conv3x3(N, N, stride=2), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
-            conv3x3(N, N, stride=2),
-        )
-        # Cheng 2020's hyper-synthesis (3x3 convs, sub-pixel upsampling), in integer arithmetic
-        self.h_s = inet.IntSequential(
-            inet.IntConv2d(N, M, 3, padding=1), inet.IntLeakyReLU(),
-            inet.int_subpel_conv3x3(M, M, 2), inet.IntLeakyReLU(),
-            inet.IntConv2d(M, M * 3 // 2, 3, padding=1), inet.IntLeakyReLU(),
-            inet.int_subpel_conv3x3(M * 3 // 2, M * 3 // 2, 2), inet.IntLeakyReLU(),
-            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
-        )
+    def __init__(self, N: int = 128, M: int = 192, K: int = 3, transform: str = "residual", qualities: int = 6,
+                 lambdas: tuple[float, ...] | None = None) -> None:
+        if transform not in ("residual", "gdn"):
+            raise InputError(f"transform must be 'residual' or 'gdn', got {transform!r}")
+        # "residual" stays out of the stored config, so that the shipped residual checkpoints
+        # keep their config (and hash) byte for byte
+        extra = {} if transform == "residual" else {"transform": transform}
+        super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M, K=K, **extra)
+        self.transform = transform
+        if transform == "gdn":
+            self.g_a, self.g_s = gdn_transforms(N, M)
+            self.h_a, self.h_s = self._hyper_gdn(N, M)
+        else:
+            self.g_a, self.g_s = residual_transforms(N, M)
+            self.h_a, self.h_s = self._hyper_residual(N, M)
         self.context = inet.IntConv2d(M, 2 * M, 5, padding=2)  # input: y_hat (integers)
         # output channels: (means Q8, scales Q12, logits Q8) x K x M
         fracs = [inet.MEAN_FRAC] * K * M + [inet.SCALE_FRAC] * K * M + [inet.LOGIT_FRAC] * K * M
@@ -85,6 +94,47 @@ class CheckerboardGMM(ImageCodec):
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gmm = GaussianMixtureConditional(K)
         self.N, self.M, self.K = N, M, K
+
+    @staticmethod
+    def _hyper_residual(N: int, M: int) -> tuple[nn.Sequential, inet.IntSequential]:
+        """Cheng 2020's hyper networks (3x3 convs; sub-pixel upsampling in integers)."""
+        h_a = nn.Sequential(
+            conv3x3(M, N), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
+            conv3x3(N, N, stride=2), nn.LeakyReLU(inplace=True), conv3x3(N, N), nn.LeakyReLU(inplace=True),
+            conv3x3(N, N, stride=2),
+        )
+        h_s = inet.IntSequential(
+            inet.IntConv2d(N, M, 3, padding=1), inet.IntLeakyReLU(),
+            inet.int_subpel_conv3x3(M, M, 2), inet.IntLeakyReLU(),
+            inet.IntConv2d(M, M * 3 // 2, 3, padding=1), inet.IntLeakyReLU(),
+            inet.int_subpel_conv3x3(M * 3 // 2, M * 3 // 2, 2), inet.IntLeakyReLU(),
+            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
+        )
+        return h_a, h_s
+
+    @staticmethod
+    def _hyper_gdn(N: int, M: int) -> tuple[nn.Sequential, inet.IntSequential]:
+        """The mean-scale hyperprior's hyper networks, layer for layer (so its weights load);
+        h_s's 2M outputs are hyper features in the usual Q10 activations here, not a scale and
+        a mean."""
+        h_a = nn.Sequential(
+            conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
+            conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
+        )
+        h_s = inet.IntSequential(
+            inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
+        )
+        return h_a, h_s
+
+    def init_from_hyperprior(self, other: ImageCodec) -> list[str]:
+        """Start from a trained image codec's parts where layout and shapes match; returns their
+        names. From a ``hyperprior`` of the same N and M into ``transform="gdn"``: g_a, g_s, h_a,
+        h_s, the factorised prior and the gains (the context and entropy-parameter networks
+        start fresh). The hyperprior's h_s outputs (scales, means) become hyper features that
+        carry the same values."""
+        return self.copy_parts_from(other, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
 
     def _split(self, p: Tensor) -> Tensor:
         """[B, 3KM, H, W] -> [3, B, M, H, W, K]: means, scales, logits."""
