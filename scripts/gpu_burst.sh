@@ -51,7 +51,9 @@ for m in $MODELS; do
 import json, sys
 new, old = (json.load(open(p)) for p in sys.argv[1:])
 n = new["kodak"]["images"]
-print(f"{new['codec']}: card on {n} Kodak images; BD vs the shipped hyperprior {new['kodak']['bd_rate_pct_vs'].get('hyperprior/psnr_rgb')} %")
+bd = new["kodak"]["bd_rate_pct_vs"]
+vs = {k.split("/")[0]: v for k, v in bd.items() if k.endswith("/psnr_rgb") and (k.startswith("previous-") or k.startswith("hyperprior/"))}
+print(f"{new['codec']}: card on {n} Kodak images; BD-rate PSNR-RGB vs " + ", ".join(f"{k} {v} %" for k, v in vs.items()))
 for p in new["kodak"]["points"]:
     print(f"  q{p['quality']}: {p['bpp']:.4f} bpp, {p['psnr_rgb']:.2f} dB, ceiling {new['kodak']['transform_ceiling_psnr_rgb'][str(p['quality'])]:.2f} dB")
 PY

@@ -201,13 +201,25 @@ def main() -> None:
                 bd[f"{base}/{key}"] = round(bd_rate(*c.points(key), *ours.points(key)), 2)
             except Exception as e:  # noqa: BLE001 - no overlap etc.: record why
                 bd[f"{base}/{key}"] = f"n/a ({e})"
+    # the shipped hyperprior (the reference of every other image codec), and the weights this
+    # card replaces: results/kodak-NAME.json, named by the weights hash it records
+    anchors = {}
     hp = Path(args.results) / "kodak-hyperprior.json"
-    if hp.exists() and (args.name != "hyperprior" or args.previous_card):  # (the shipped one, when continuing it)
+    if hp.exists() and args.name != "hyperprior":
+        anchors["hyperprior"] = hp
+    previous_weights = None
+    prev = Path(args.results) / f"kodak-{args.name}.json"
+    prev_hash = read_json(prev)["codec"].get("weights_hash") if prev.exists() else None
+    if prev_hash and prev_hash != codec.weights_hash().hex():
+        anchors[f"previous-{args.name}-{prev_hash}"] = prev
+        kept = registry.CHECKPOINT_DIR / f"{args.name}-{prev_hash}.pt"
+        previous_weights = prev_hash + (f" (kept as checkpoints/{kept.name})" if kept.exists() else "")
+    for label, f in anchors.items():
         for key in ("psnr_rgb", "ms_ssim_db"):
             try:
-                bd[f"hyperprior/{key}"] = round(bd_rate(*anchor(hp).points(key), *ours.points(key)), 2)
+                bd[f"{label}/{key}"] = round(bd_rate(*anchor(f).points(key), *ours.points(key)), 2)
             except Exception as e:  # noqa: BLE001 - results on other images, no overlap, ...
-                bd[f"hyperprior/{key}"] = f"n/a ({e})"
+                bd[f"{label}/{key}"] = f"n/a ({e})"
     kodak = data_path("kodak")
     images = list_images(kodak)[: args.limit] if kodak else []
     int_layers = [m for m in codec.modules() if isinstance(m, inet.IntConv2d | inet.IntConvTranspose2d)]
@@ -252,6 +264,8 @@ def main() -> None:
         },
         "notes": args.notes,
     }
+    if previous_weights:
+        card["previous_weights"] = previous_weights
     from neurocodec.evaluate.complexity import image_decode_complexity
 
     x = to_tensor(load_image(images[0])) if images else torch.rand(1, 3, 512, 768)
