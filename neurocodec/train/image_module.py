@@ -10,6 +10,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 from pytorch_msssim import ms_ssim
 
 from neurocodec.codecs import registry
@@ -50,6 +51,8 @@ class ImageCodecModule(L.LightningModule):
         level_weights: list[float] | None = None,
         distortion_warmup: float = 0.0,
         synthesis_quantization: Literal["ste", "noise"] = "ste",
+        frozen: list[str] | None = None,
+        frozen_until: float = 0.0,
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
         with another learning rate; --ckpt_path instead resumes a run exactly.
@@ -70,13 +73,19 @@ class ImageCodecModule(L.LightningModule):
         lifts the transform ceiling) for this first fraction of progress.
         synthesis_quantization: what the synthesis sees in training: the rounded latent with a
         straight-through gradient ("ste", the default) or the noisy one ("noise"); the rate term
-        uses noise either way."""
+        uses noise either way.
+        frozen, frozen_until: the codec's submodules (by name, e.g. ``[g_a, g_s]``) that do not
+        learn for this first fraction of progress: parts started from a trained codec
+        (``init_hyperprior_from``) wait while the parts that start from random weights learn
+        enough not to send them large, meaningless gradients."""
         super().__init__()
         self.save_hyperparameters()
         if level_weights is not None and (len(level_weights) == 0 or min(level_weights) < 0 or sum(level_weights) <= 0):
             raise ValueError(f"level_weights must be non-negative with a positive sum, got {level_weights}")
         if not 0.0 <= warmup < 1.0 or not 0.0 <= distortion_warmup < 1.0:
             raise ValueError("warmup and distortion_warmup are fractions of the run in [0, 1)")
+        if not 0.0 <= frozen_until <= 1.0:
+            raise ValueError("frozen_until is a fraction of the run in [0, 1]")
         self.cpu_seconds = 0.0  # training CPU time of earlier (resumed) runs
         self.wall_seconds = 0.0  # and their wall-clock time
         self._cpu_start: float | None = None
@@ -85,6 +94,9 @@ class ImageCodecModule(L.LightningModule):
         if synthesis_quantization not in ("ste", "noise"):
             raise ValueError(f"synthesis_quantization must be 'ste' or 'noise', got {synthesis_quantization!r}")
         self.codec.synthesis_quantization = synthesis_quantization
+        unknown = [n for n in frozen or [] if not isinstance(getattr(self.codec, n, None), nn.Module)]
+        if unknown:
+            raise ValueError(f"frozen names no submodule of {codec}: {unknown}")
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
             self.codec.train()
@@ -191,6 +203,10 @@ class ImageCodecModule(L.LightningModule):
         loss = self.loss(dist, bpp, lam, p)
         opt.zero_grad()
         self.manual_backward(loss)
+        if self.hparams.frozen and p < self.hparams.frozen_until:
+            for name in self.hparams.frozen:  # no gradient: Adam leaves them (and their moments) alone
+                for w in getattr(self.codec, name).parameters():
+                    w.grad = None
         self.clip_gradients(opt, gradient_clip_val=self.hparams.clip, gradient_clip_algorithm="norm")
         opt.step()
         aux = self.codec.entropy_bottleneck.loss()

@@ -120,3 +120,23 @@ def test_budget_end_writes_the_last_checkpoint(tmp_path):
     ck = torch.load(last[0], map_location="cpu", weights_only=False)
     steps = [int(r["step"]) for r in _rows(sorted((tmp_path / "runs").rglob("metrics.csv"))[0]) if r.get("train/loss")]
     assert ck["global_step"] >= max(steps) and ck["cpu_seconds"] >= 1.5
+
+
+def test_frozen_parts_do_not_learn_until_their_time(tmp_path):
+    """A run started from trained weights with g_a and h_s frozen for the whole run leaves them
+    bit for bit as they were, while the other parts learn; unknown names are refused."""
+    _photos(tmp_path / "train", 3, (80, 90))
+    _photos(tmp_path / "val", 1, (50, 70))
+    _train(tmp_path, "runs")
+    start = sorted((tmp_path / "runs").rglob("last.ckpt"))[0]
+    _train(tmp_path, "runs2", "--trainer.max_steps", "3", "--model.init_args.init_from", str(start),
+           "--model.init_args.frozen", "[g_a, h_s]", "--model.init_args.frozen_until", "1.0")
+    a = torch.load(start, map_location="cpu", weights_only=False)["state_dict"]
+    b = torch.load(sorted((tmp_path / "runs2").rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)["state_dict"]
+    frozen = [k for k in a if k.startswith(("codec.g_a.", "codec.h_s.")) and a[k].is_floating_point()]
+    assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)
+    assert not torch.equal(a["codec.g_s.0.weight"], b["codec.g_s.0.weight"])
+    with pytest.raises(ValueError, match="frozen"):
+        ImageCodecModule(**TINY, frozen=["g_x"])
+    with pytest.raises(ValueError, match="frozen_until"):
+        ImageCodecModule(**TINY, frozen_until=1.5)
