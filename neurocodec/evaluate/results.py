@@ -31,10 +31,13 @@ metric says otherwise (MS-SSIM dB is the dB of the mean MS-SSIM). Non-finite num
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,27 @@ def _clean(x: Any) -> Any:
     if isinstance(x, np.generic):
         return _clean(x.item())
     return x
+
+
+@contextlib.contextmanager
+def result_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on a result file while a run reads, extends and rewrites it, so
+    that two evaluations into the same file cannot drop each other's entries: a second one is
+    refused at once (:class:`InputError`) rather than waiting. The lock is an advisory ``flock``
+    on a hidden sibling ``.NAME.lock`` (left in place: removing it would race); the kernel
+    releases it when its holder exits, also when killed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another evaluation is writing {path}; wait for it to end, or write elsewhere "
+                             "with --out") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_json(path: str | Path, doc: dict[str, Any]) -> None:

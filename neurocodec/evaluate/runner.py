@@ -30,7 +30,7 @@ from neurocodec import __version__
 from neurocodec.errors import InputError, NeurocodecError
 from neurocodec.evaluate import metrics as metrics_mod
 from neurocodec.evaluate.modalities import CodecUnavailableError, Modality, get_modality
-from neurocodec.evaluate.results import SCHEMA, read_json, result_path, write_json
+from neurocodec.evaluate.results import SCHEMA, read_json, result_lock, result_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,14 @@ def run_codec(cfg: EvalConfig, modality: Modality, name: str, data_dir: Path, it
     desc = codec_description(codec)
     dataset = cfg.dataset_name or dataset or data_dir.name
     path = result_path(cfg.out, dataset, codec.name)
+    with result_lock(path):
+        return _fill_result(cfg, modality, name, codec, desc, options, dataset, path, data_dir, items, item_options)
+
+
+def _fill_result(cfg: EvalConfig, modality: Modality, name: str, codec: Any, desc: dict[str, Any],
+                 options: dict[str, Any], dataset: str, path: Path, data_dir: Path, items: list[Path],
+                 item_options: dict[Path, dict[str, Any]] | None) -> Path:
+    """run_codec's work, under the result file's lock: read what is done, run the rest, save."""
     qualities = select_qualities(codec, cfg.qualities, cfg.levels)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 

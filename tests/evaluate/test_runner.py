@@ -72,6 +72,21 @@ def test_other_settings_are_refused_unless_forced(crop_folder, tmp_path):
     assert read_json(path)["codec"]["versions"]["pillow"] != "0.0"
 
 
+def test_a_second_evaluation_into_the_same_file_is_refused(crop_folder, tmp_path):
+    """Two runs extending one result file would each write back only their own entries: while
+    one holds the file, another is refused with a clear error, and the file is untouched."""
+    from neurocodec.evaluate.results import result_lock
+
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path, qualities=[50], limit=1))
+    before = path.read_bytes()
+    with result_lock(path):
+        with pytest.raises(InputError, match="another evaluation is writing"):
+            run_eval(_cfg(crop_folder, tmp_path, qualities=[50, 70]))
+        assert path.read_bytes() == before
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path, qualities=[50, 70]))  # released: it runs
+    assert [lv["n_items"] for lv in read_json(path)["levels"]] == [3, 3]
+
+
 def test_levels_pick_an_even_spread():
     class C:
         name, qualities = "x", [1, 2, 3, 4, 5, 6, 7]
