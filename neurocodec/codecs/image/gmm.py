@@ -134,7 +134,40 @@ class CheckerboardGMM(ImageCodec):
         h_s, the factorised prior and the gains (the context and entropy-parameter networks
         start fresh). The hyperprior's h_s outputs (scales, means) become hyper features that
         carry the same values."""
-        return self.copy_parts_from(other, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
+        done = self.copy_parts_from(other, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
+        if "h_s" in done:
+            self._pass_hyperprior_through()
+            self.refresh_hash()
+        return done
+
+    MEAN_OFFSET = 256.0  # real units: keeps a mean positive through the leaky ReLUs (|mean| < 256)
+    SYMMETRY_BREAK = 0.003  # the random hidden features' share of the last layer at the start
+
+    @torch.no_grad()
+    def _pass_hyperprior_through(self) -> None:
+        """Set the entropy-parameter network so that, from hyper features that are a mean-scale
+        hyperprior's (scale, mean) per channel, every component is that Gaussian with equal
+        weights: the codec then starts as the hyperprior (up to fixed-point rounding and a small
+        random spread that lets the K components diverge), and training only has to improve on
+        it. Channels [0, M) of the first two layers carry the scale, [M, 2M) the mean plus
+        MEAN_OFFSET (so the leaky ReLUs pass it unchanged); the other hidden channels keep their
+        random weights, and so do the context's."""
+        M, K = self.M, self.K
+        l0, l1, l2 = self.entropy_parameters[0], self.entropy_parameters[2], self.entropy_parameters[4]
+        ident = torch.arange(2 * M)
+        for layer in (l0, l1):
+            layer.weight[ident] = 0.0
+            layer.weight[ident, ident] = 1.0
+            layer.bias[:M] = 0.0
+            layer.bias[M:2 * M] = self.MEAN_OFFSET if layer is l0 else 0.0
+        l2.weight.mul_(self.SYMMETRY_BREAK)
+        l2.bias.zero_()
+        l2.weight[:, :2 * M] = 0.0
+        for k in range(K):
+            means, scales = torch.arange(M) + k * M, torch.arange(M) + (K + k) * M
+            l2.weight[means, M + torch.arange(M)] = 1.0
+            l2.bias[means] = -self.MEAN_OFFSET
+            l2.weight[scales, torch.arange(M)] = 1.0
 
     def _split(self, p: Tensor) -> Tensor:
         """[B, 3KM, H, W] -> [3, B, M, H, W, K]: means, scales, logits."""
