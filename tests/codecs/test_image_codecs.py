@@ -258,7 +258,7 @@ def test_gmm_with_gdn_transforms_starts_from_a_hyperprior():
     s_hp, m_hp = hp.h_s(z).chunk(2, 1)
     s_g, m_g = g._hyper_int(z).double().div(1 << 10).chunk(2, 1)
     assert (s_g - s_hp.double()).abs().max() <= 2 ** -10 and (m_g - m_hp.double()).abs().max() <= 2 ** -8
-    # and the entropy-parameter network passes them through: without the random spread, every
+    # and the mixture's parameters are offsets from them, starting near 0: without the random spread, every
     # component is the hyperprior's Gaussian (its scale index, its mean to 1/256) with equal weights
     g0 = registry.build("gmm", N=hp.N, M=hp.M, K=3, transform="gdn")
     g0.SYMMETRY_BREAK = 0.0

@@ -10,8 +10,12 @@ Transforms (``transform``): "residual" (the default) is Cheng et al. 2020's resi
 g_a/g_s with their 3x3 hyper networks; "gdn" takes the mean-scale hyperprior's layout for
 g_a, g_s, h_a and h_s (:func:`gdn_transforms`), so that a trained hyperprior of the same N and
 M can start every one of those parts (:meth:`CheckerboardGMM.init_from_hyperprior`) and only
-the context and entropy-parameter networks learn from scratch. Its synthesis costs about a
-tenth of the residual one's per pixel, which is most of the decoder's time.
+the context and entropy-parameter networks learn from scratch. With it, h_s predicts a scale
+and a mean per latent channel, as in the hyperprior, and every mixture component's scale and
+mean are offsets from them (the entropy-parameter network predicts the offsets and the
+logits): started with its last layer near zero, the codec begins as the hyperprior, and
+training only has to improve on it. Its synthesis costs about a tenth of the residual one's
+per pixel, which is most of the decoder's time.
 
 Portable files: h_s, the context convolution and the entropy-parameter network are integer
 networks (:mod:`neurocodec.entropy.integer_nets`); the last layer emits Q8 means, Q12 scales
@@ -115,8 +119,8 @@ class CheckerboardGMM(ImageCodec):
     @staticmethod
     def _hyper_gdn(N: int, M: int) -> tuple[nn.Sequential, inet.IntSequential]:
         """The mean-scale hyperprior's hyper networks, layer for layer (so its weights load);
-        h_s's 2M outputs are hyper features in the usual Q10 activations here, not a scale and
-        a mean."""
+        h_s's 2M outputs are a scale ([0, M)) and a mean ([M, 2M)) per channel, in the usual Q10
+        activations (the hyperprior emits them in Q12 and Q8)."""
         h_a = nn.Sequential(
             conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
             conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
@@ -136,38 +140,21 @@ class CheckerboardGMM(ImageCodec):
         carry the same values."""
         done = self.copy_parts_from(other, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
         if "h_s" in done:
-            self._pass_hyperprior_through()
-            self.refresh_hash()
+            self._start_as_hyperprior()
         return done
 
-    MEAN_OFFSET = 256.0  # real units: keeps a mean positive through the leaky ReLUs (|mean| < 256)
-    SYMMETRY_BREAK = 0.003  # the random hidden features' share of the last layer at the start
+    SYMMETRY_BREAK = 0.003  # the last layer's share of its random initial weights (gdn: offsets start near 0)
 
     @torch.no_grad()
-    def _pass_hyperprior_through(self) -> None:
-        """Set the entropy-parameter network so that, from hyper features that are a mean-scale
-        hyperprior's (scale, mean) per channel, every component is that Gaussian with equal
-        weights: the codec then starts as the hyperprior (up to fixed-point rounding and a small
-        random spread that lets the K components diverge), and training only has to improve on
-        it. Channels [0, M) of the first two layers carry the scale, [M, 2M) the mean plus
-        MEAN_OFFSET (so the leaky ReLUs pass it unchanged); the other hidden channels keep their
-        random weights, and so do the context's."""
-        M, K = self.M, self.K
-        l0, l1, l2 = self.entropy_parameters[0], self.entropy_parameters[2], self.entropy_parameters[4]
-        ident = torch.arange(2 * M)
-        for layer in (l0, l1):
-            layer.weight[ident] = 0.0
-            layer.weight[ident, ident] = 1.0
-            layer.bias[:M] = 0.0
-            layer.bias[M:2 * M] = self.MEAN_OFFSET if layer is l0 else 0.0
-        l2.weight.mul_(self.SYMMETRY_BREAK)
-        l2.bias.zero_()
-        l2.weight[:, :2 * M] = 0.0
-        for k in range(K):
-            means, scales = torch.arange(M) + k * M, torch.arange(M) + (K + k) * M
-            l2.weight[means, M + torch.arange(M)] = 1.0
-            l2.bias[means] = -self.MEAN_OFFSET
-            l2.weight[scales, torch.arange(M)] = 1.0
+    def _start_as_hyperprior(self) -> None:
+        """(gdn) Shrink the entropy-parameter network's last layer (bias zero, weights x
+        SYMMETRY_BREAK): every component's offsets from the hyper (scale, mean) start near zero and
+        the weights near equal, so the codec starts as the hyperprior it was given, up to a small
+        random spread that lets the K components diverge; training improves on it from there."""
+        last = self.entropy_parameters[-1]
+        last.weight.mul_(self.SYMMETRY_BREAK)
+        last.bias.zero_()
+        self.refresh_hash()
 
     def _split(self, p: Tensor) -> Tensor:
         """[B, 3KM, H, W] -> [3, B, M, H, W, K]: means, scales, logits."""
@@ -178,7 +165,11 @@ class CheckerboardGMM(ImageCodec):
         """Training and refinement: mixture parameters [B, M, H, W, K] each (means, scales, softmax
         weights) from the integer networks' float simulation."""
         p = self._split(self.entropy_parameters.forward_sim(torch.cat([hyper, ctx], 1)))
-        return p[0], p[1], inet.mixture_weights_float(p[2])
+        means, scales = p[0], p[1]
+        if self.transform == "gdn":  # offsets from the hyper scale and mean
+            s, m = hyper.chunk(2, 1)
+            means, scales = means + m[..., None], scales + s[..., None]
+        return means, scales, inet.mixture_weights_float(p[2])
 
     # ---- exact path: the parameters are computed only where each pass codes -------------------
     # Pass 1 needs them at the anchors, pass 2 at the other half; the entropy-parameter network
@@ -215,7 +206,13 @@ class CheckerboardGMM(ImageCodec):
         pts = torch.cat([feats, ctx], 1).permute(0, 2, 1).reshape(-1, feats.shape[1] * 2)  # [B n, 4M]
         p = self.entropy_parameters.forward_int(pts)  # [B n, 3KM]
         p = p.reshape(b, -1, 3, self.K, self.M).permute(2, 0, 4, 1, 3)  # [3, B, M, n, K]
-        return p[0].to(torch.int32), inet.scale_indexes(p[1]), inet.mixture_weights_q16(p[2])
+        means, scales = p[0], p[1]
+        if self.transform == "gdn":  # offsets from the hyper scale and mean (Q10 -> Q12, Q8: exact)
+            s, m = feats[:, :self.M, :, None], feats[:, self.M:, :, None]
+            scales = scales + s * (1 << (inet.SCALE_FRAC - inet.ACT_FRAC))
+            means = means + torch.div(m + (1 << (inet.ACT_FRAC - inet.MEAN_FRAC - 1)), 1 << (inet.ACT_FRAC - inet.MEAN_FRAC),
+                                      rounding_mode="floor")
+        return means.to(torch.int32), inet.scale_indexes(scales), inet.mixture_weights_q16(p[2])
 
     @staticmethod
     def _float_params(means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
