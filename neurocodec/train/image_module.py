@@ -129,14 +129,24 @@ class ImageCodecModule(L.LightningModule):
         return self.wall_seconds + (time.perf_counter() - self._wall_start if self._wall_start is not None else 0.0)
 
     def progress(self) -> float:
-        """Fraction of the run done, in [0, 1]."""
+        """Fraction of the run done, in [0, 1]. Under DDP the ranks agree on it (the largest):
+        each measures its own CPU time, and ranks stepping with different learning rates, or
+        stopping at different steps, would drift apart."""
         hp = self.hparams
         if hp.cpu_budget_s or hp.wall_budget_s:
             cpu = self.cpu_used() / hp.cpu_budget_s if hp.cpu_budget_s else 0.0
             wall = self.wall_used() / hp.wall_budget_s if hp.wall_budget_s else 0.0
-            return min(1.0, max(cpu, wall))
+            return self._agreed(min(1.0, max(cpu, wall)))
         max_steps = self.trainer.max_steps if self._trainer is not None else -1
         return min(1.0, self.global_step / max_steps) if max_steps and max_steps > 0 else 0.0
+
+    def _agreed(self, value: float) -> float:
+        """The largest `value` over the DDP ranks (every rank must call this at the same point)."""
+        if self._trainer is None or self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return float(t)
 
     def lr_factor(self, p: float) -> float:
         """Learning-rate multiplier at progress p."""

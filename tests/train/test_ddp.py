@@ -90,6 +90,11 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
         "--trainer.callbacks+=neurocodec.train.callbacks.RankProbe", f"--trainer.callbacks.dir={probe}",
         "--model.init_args.codec_config", TINY[codec], *data,
     ]
+    text = cfg.read_text()
+    if "transform: gdn" in text:
+        args[-len(data) - 1] = TINY[codec][:-1] + ", transform: gdn}"
+    if "init_hyperprior_from" in text:  # the shipped weights are of another size than the tiny codec
+        args += ["--model.init_args.init_hyperprior_from", "null"]
     if resume:
         args += ["--ckpt_path", resume]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
