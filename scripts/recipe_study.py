@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CONFIG = ROOT / "neurocodec" / "train" / "configs" / "hyperprior-cpu.yaml"
 CHECKPOINT_CB = {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                 "init_args": {"every_n_train_steps": 200, "save_last": True}}
+                 "init_args": {"every_n_train_steps": 200, "save_last": True, "enable_version_counter": False}}
 
 # Each arm: (what it changes, model init_args, data init_args, extra callbacks). All continue
 # the starting weights at the shipped recipe's last-stage learning rate unless stated.

@@ -33,7 +33,7 @@ CONFIGS = ROOT / "neurocodec" / "train" / "configs"
 # name -> (training config of the shipped weights, model arguments it needs besides)
 MODELS: dict[str, tuple[str, dict]] = {
     "hyperprior": ("hyperprior-cpu.yaml", {}),
-    "gmm": ("gmm-cpu.yaml", {}),
+    "gmm": ("gmm-gdn-cpu.yaml", {}),
     "shallow-2l": ("shallow-cpu.yaml", {}),
     "shallow-jpeg": ("shallow-cpu.yaml", {"codec": "shallow-jpeg"}),
     "mambaic": ("mambaic-cpu.yaml", {}),
@@ -54,7 +54,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     config, extra = MODELS[args.name]
     runs = Path(args.runs).resolve()
     runs.mkdir(parents=True, exist_ok=True)
-    last = runs / args.name / "version_0" / "checkpoints" / "last.ckpt"
+    last = newest_last(runs / args.name / "version_0" / "checkpoints")
     budget_key = "cpu_budget_s" if args.clock == "cpu" else "wall_budget_s"
     used = 0.0
     if last.exists():
@@ -80,7 +80,8 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
                     "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                "init_args": {"save_dir": str(runs), "name": args.name, "version": 0}},
                     "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                                   "init_args": {"every_n_train_steps": args.save_every, "save_last": True}}]},
+                                   "init_args": {"every_n_train_steps": args.save_every, "save_last": True,
+                                                 "enable_version_counter": False}}]},
         "model": {"init_args": model},
         "data": {"init_args": data},
     }
@@ -90,6 +91,14 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     if last.exists():
         cmd += ["--ckpt_path", str(last)]
     return cmd, last
+
+
+def newest_last(folder: Path) -> Path:
+    """The run's last checkpoint: the newest of ``last*.ckpt`` (Lightning writes ``last-v1.ckpt``
+    beside a ``last.ckpt`` it does not recognise as its own, e.g. after a budget stop wrote one),
+    or ``last.ckpt`` when there is none yet."""
+    found = sorted(folder.glob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else folder / "last.ckpt"
 
 
 def keep_earlier_logs(last: Path) -> Path | None:
@@ -132,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     out = Path(args.export or Path(args.runs) / f"{args.name}.pt")
+    last = newest_last(last.parent)  # what this run wrote last
     subprocess.run([str(BIN / "neurocodec"), "export", str(last), "-o", str(out), "--force"], check=True, cwd=ROOT)
     sys.stdout.write(f"{last}\n{out}\n")
     return 0

@@ -190,6 +190,7 @@ class ImageCodecModule(L.LightningModule):
                 last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
                 if self.trainer.is_global_zero and last.is_symlink():
                     last.unlink()
+                cb.last_model_path = str(last)  # the callback's own last file: a resumed run overwrites it
                 self.trainer.save_checkpoint(last)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
