@@ -61,8 +61,12 @@ def entropy_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 def instrument(model: torch.nn.Module) -> Timers:
     timers = Timers()
     for layer in entropy_layers(model):
-        timers.wrap(layer, "compress", "enc_entropy")
-        timers.wrap(layer, "decompress", "dec_entropy")
+        # the codecs code y through the integer-parameter entry points (compress_int), the
+        # factorised prior and compressai through compress: time whichever a layer has
+        for method, key in (("compress", "enc_entropy"), ("decompress", "dec_entropy"),
+                            ("compress_int", "enc_entropy"), ("decompress_int", "dec_entropy")):
+            if hasattr(layer, method):
+                timers.wrap(layer, method, key)
     return timers
 
 
@@ -162,7 +166,7 @@ def bench_complexity(name: str, images: list[torch.Tensor], quality: int, refine
         plain = time.perf_counter() - t0
         t0 = time.perf_counter()
         codec.compress(x, quality, reconstruct=False, refine_steps=refine_steps)
-        row["refine_step_s"] = max(0.0, time.perf_counter() - t0 - plain) / refine_steps
+        row["refine_step_s"] = max(0.0, time.perf_counter() - t0 - plain) / refine_steps if refine_steps else float("nan")
         torch.set_num_threads(1)
         row["decode_kflop_per_px"] = image_decode_complexity(codec, x, quality).kflop_per_px
     finally:
