@@ -53,6 +53,7 @@ class ImageCodecModule(L.LightningModule):
         synthesis_quantization: Literal["ste", "noise"] = "ste",
         frozen: list[str] | None = None,
         frozen_until: float = 0.0,
+        lr_scale: dict[str, float] | None = None,
     ) -> None:
         """init_from: start from this checkpoint's weights (fresh optimiser), e.g. to continue
         with another learning rate; --ckpt_path instead resumes a run exactly.
@@ -77,7 +78,9 @@ class ImageCodecModule(L.LightningModule):
         frozen, frozen_until: the codec's submodules (by name, e.g. ``[g_a, g_s]``) that do not
         learn for this first fraction of progress: parts started from a trained codec
         (``init_hyperprior_from``) wait while the parts that start from random weights learn
-        enough not to send them large, meaningless gradients."""
+        enough not to send them large, meaningless gradients.
+        lr_scale: learning-rate multipliers of named codec submodules (e.g. ``{context: 10}``):
+        parts that start from scratch beside parts started from a trained codec learn faster."""
         super().__init__()
         self.save_hyperparameters()
         if level_weights is not None and (len(level_weights) == 0 or min(level_weights) < 0 or sum(level_weights) <= 0):
@@ -94,9 +97,9 @@ class ImageCodecModule(L.LightningModule):
         if synthesis_quantization not in ("ste", "noise"):
             raise ValueError(f"synthesis_quantization must be 'ste' or 'noise', got {synthesis_quantization!r}")
         self.codec.synthesis_quantization = synthesis_quantization
-        unknown = [n for n in frozen or [] if not isinstance(getattr(self.codec, n, None), nn.Module)]
+        unknown = [n for n in [*(frozen or []), *(lr_scale or {})] if not isinstance(getattr(self.codec, n, None), nn.Module)]
         if unknown:
-            raise ValueError(f"frozen names no submodule of {codec}: {unknown}")
+            raise ValueError(f"frozen / lr_scale name no submodule of {codec}: {unknown}")
         if init_from:
             self.codec.load_state_dict(registry.load(init_from).state_dict())
             self.codec.train()
@@ -205,7 +208,7 @@ class ImageCodecModule(L.LightningModule):
         p = self.progress()
         if self.hparams.schedule != "constant" or self.hparams.warmup > 0:
             for group in opt.optimizer.param_groups:
-                group["lr"] = self.hparams.lr * self.lr_factor(p)
+                group["lr"] = self.hparams.lr * group.get("lr_scale", 1.0) * self.lr_factor(p)
         q = self.draw_level(x.device).expand(x.shape[0])
         out = self.codec(x, q)
         bpp = self.codec.bpp(out["likelihoods"], x.shape[-2] * x.shape[-1])
@@ -260,8 +263,13 @@ class ImageCodecModule(L.LightningModule):
 
     def configure_optimizers(self):  # noqa: ANN201 - Lightning's union type
         aux_params = [p for n, p in self.codec.named_parameters() if n.endswith("quantiles")]
-        main_params = [p for n, p in self.codec.named_parameters() if not n.endswith("quantiles")]
-        opt = torch.optim.Adam(main_params, lr=self.hparams.lr)
+        scales = self.hparams.get("lr_scale") or {}
+        groups: dict[float, list[torch.nn.Parameter]] = {}
+        for n, p in self.codec.named_parameters():
+            if not n.endswith("quantiles"):
+                groups.setdefault(float(scales.get(n.split(".")[0], 1.0)), []).append(p)
+        opt = torch.optim.Adam([{"params": ps, "lr": self.hparams.lr * k, "lr_scale": k} for k, ps in groups.items()],
+                               lr=self.hparams.lr)
         aux = torch.optim.Adam(aux_params, lr=self.hparams.aux_lr)
         if self.hparams.lr_drop_steps:
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.hparams.lr_drop_steps, gamma=0.1)

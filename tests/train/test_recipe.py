@@ -140,3 +140,15 @@ def test_frozen_parts_do_not_learn_until_their_time(tmp_path):
         ImageCodecModule(**TINY, frozen=["g_x"])
     with pytest.raises(ValueError, match="frozen_until"):
         ImageCodecModule(**TINY, frozen_until=1.5)
+
+
+def test_lr_scale_gives_named_parts_their_own_learning_rate():
+    m = ImageCodecModule(**TINY, lr=1e-4, lr_scale={"g_s": 10.0})
+    opt, _ = m.configure_optimizers()
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in opt.param_groups}
+    assert sorted(by_lr) == [1e-4, pytest.approx(1e-3)]
+    assert by_lr[max(by_lr)] == {id(p) for p in m.codec.g_s.parameters()}
+    assert not by_lr[1e-4] & {id(p) for p in m.codec.g_s.parameters()}
+    assert not any(n.endswith("quantiles") for n, p in m.codec.named_parameters() if id(p) in by_lr[1e-4] | by_lr[max(by_lr)])
+    with pytest.raises(ValueError, match="lr_scale"):
+        ImageCodecModule(**TINY, lr_scale={"nope": 2.0})
