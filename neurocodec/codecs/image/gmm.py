@@ -206,13 +206,20 @@ class CheckerboardGMM(ImageCodec):
         pts = torch.cat([feats, ctx], 1).permute(0, 2, 1).reshape(-1, feats.shape[1] * 2)  # [B n, 4M]
         p = self.entropy_parameters.forward_int(pts)  # [B n, 3KM]
         p = p.reshape(b, -1, 3, self.K, self.M).permute(2, 0, 4, 1, 3)  # [3, B, M, n, K]
-        means, scales = p[0], p[1]
-        if self.transform == "gdn":  # offsets from the hyper scale and mean (Q10 -> Q12, Q8: exact)
-            s, m = feats[:, :self.M, :, None], feats[:, self.M:, :, None]
-            scales = scales + s * (1 << (inet.SCALE_FRAC - inet.ACT_FRAC))
-            means = means + torch.div(m + (1 << (inet.ACT_FRAC - inet.MEAN_FRAC - 1)), 1 << (inet.ACT_FRAC - inet.MEAN_FRAC),
-                                      rounding_mode="floor")
-        return means.to(torch.int32), inet.scale_indexes(scales), inet.mixture_weights_q16(p[2])
+        scales = p[1]
+        if self.transform == "gdn":  # the scale is an offset from the hyper scale (Q10 -> Q12: exact); the
+            # means stay relative to the hyper mean, which the coded symbols round(y - mean) are too
+            scales = scales + feats[:, :self.M, :, None] * (1 << (inet.SCALE_FRAC - inet.ACT_FRAC))
+        return p[0].to(torch.int32), inet.scale_indexes(scales), inet.mixture_weights_q16(p[2])
+
+    def _offset(self, hyper: Tensor, exact: bool) -> Tensor:
+        """The quantisation offset o [B, M, h, w] (y is coded as round(y - o), y_hat = that + o):
+        for transform "gdn" the hyper mean (exact: the Q10 integers / 2^10, exactly representable),
+        as in the mean-scale hyperprior; 0 for "residual" (plain rounding)."""
+        if self.transform != "gdn":
+            return hyper.new_zeros(()).float()
+        m = hyper[:, self.M:]
+        return m.double().div(1 << inet.ACT_FRAC).float() if exact else m
 
     @staticmethod
     def _float_params(means_q: Tensor, scale_idx: Tensor, weights_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -224,10 +231,10 @@ class CheckerboardGMM(ImageCodec):
         y = self.g_a(x) * self.gains.gain(q)
         z = self.h_a(y)
         z_hat, z_lik = self.entropy_bottleneck(z)
-        y_round = quantize_train(y, self.synthesis_quantization) if self.training else torch.round(y)
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         if self.training:
             hyper = self.h_s(z_hat)
+            y_round = quantize_train(y, self.synthesis_quantization, self._offset(hyper, exact=False))
             ctx = self.context(y_round * mask)
             pa = self._params(hyper, torch.zeros_like(ctx))
             pn = self._params(hyper, ctx)
@@ -236,11 +243,14 @@ class CheckerboardGMM(ImageCodec):
             _, y_lik = self.gmm(y, means, scales, weights)
         else:  # exactly the parameters the coder uses, at the points where it uses them
             hyper = self._hyper_int(z_hat)
+            o = self._offset(hyper, exact=True)
+            y_rel = (y - o).expand_as(y)
+            y_round = torch.round(y_rel) + o
             y_lik = torch.empty_like(y)
             for anchors in (True, False):
                 r, c = self._points(*y.shape[-2:], anchors, y.device)
                 params = self._float_params(*self._params_int(hyper, r, c, None if anchors else y_round * mask))
-                y_lik[:, :, r, c] = self.gmm(y[:, :, r, c], *params)[1]
+                y_lik[:, :, r, c] = self.gmm(y_rel[:, :, r, c], *params)[1]
         x_hat = self.synthesize(y_round, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
@@ -253,7 +263,7 @@ class CheckerboardGMM(ImageCodec):
         z = latents["z"]
         z_s = sga_round(z, eb._medians_like(z), tau, generator)
         hyper = self.h_s.forward_sim(z_s)
-        y_s = sga_round(latents["y"], 0.0, tau, generator)
+        y_s = sga_round(latents["y"], self._offset(hyper, exact=False), tau, generator)
         mask = anchor_mask(*y_s.shape[-2:], device=y_s.device)
         ctx = self.context.forward_sim(y_s * mask)
         pa, pn = self._params(hyper, torch.zeros_like(ctx)), self._params(hyper, ctx)
@@ -268,13 +278,15 @@ class CheckerboardGMM(ImageCodec):
         y, z = latents["y"], latents["z"]
         z_bytes, z_hat = self.entropy_bottleneck.compress(z)
         hyper = self._hyper_int(z_hat)
-        y_hat = torch.round(y)
+        o = self._offset(hyper, exact=True)
+        y_rel = (y - o).expand_as(y)
+        y_hat = torch.round(y_rel) + o
         h, w = y.shape[-2:]
         ra, ca = self._points(h, w, True, y.device)
         rn, cn = self._points(h, w, False, y.device)
-        y0, _ = self.gmm.compress_int(y[:, :, ra, ca], *self._params_int(hyper, ra, ca, None))
+        y0, _ = self.gmm.compress_int(y_rel[:, :, ra, ca], *self._params_int(hyper, ra, ca, None))
         y_anchors = y_hat * anchor_mask(h, w, device=y.device)
-        y1, _ = self.gmm.compress_int(y[:, :, rn, cn], *self._params_int(hyper, rn, cn, y_anchors))
+        y1, _ = self.gmm.compress_int(y_rel[:, :, rn, cn], *self._params_int(hyper, rn, cn, y_anchors))
         return {"z": z_bytes, "y0": y0, "y1": y1}, y_hat
 
     def decompress_tensor(self, sections: dict[str, bytes], q: Tensor, size: tuple[int, int]) -> Tensor:
@@ -284,7 +296,10 @@ class CheckerboardGMM(ImageCodec):
         yh, yw = latent_size(size, 16)
         ra, ca = self._points(yh, yw, True, hyper.device)
         rn, cn = self._points(yh, yw, False, hyper.device)
+        o = self._offset(hyper, exact=True).expand(1, self.M, yh, yw)
         y_hat = torch.zeros(1, self.M, yh, yw, device=hyper.device)
-        y_hat[:, :, ra, ca] = self.gmm.decompress_int(section_bytes("y0", sections), *self._params_int(hyper, ra, ca, None))
-        y_hat[:, :, rn, cn] = self.gmm.decompress_int(section_bytes("y1", sections), *self._params_int(hyper, rn, cn, y_hat))
+        y_hat[:, :, ra, ca] = (self.gmm.decompress_int(section_bytes("y0", sections), *self._params_int(hyper, ra, ca, None))
+                               + o[:, :, ra, ca])
+        y_hat[:, :, rn, cn] = (self.gmm.decompress_int(section_bytes("y1", sections), *self._params_int(hyper, rn, cn, y_hat))
+                               + o[:, :, rn, cn])
         return y_hat
