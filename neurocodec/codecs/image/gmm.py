@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import GainUnits, ImageCodec, latent_size, section_bytes
-from neurocodec.codecs.image.hyperprior import gdn_transforms
+from neurocodec.codecs.image.hyperprior import gdn_transforms, mean_scale_hyper_networks
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.codecs.image.refine import sga_round
 from neurocodec.entropy.layers import EntropyBottleneck, GaussianMixtureConditional, quantize_train
@@ -38,7 +38,6 @@ from neurocodec.nn.transforms import (
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
-    conv,
     conv3x3,
     subpel_conv3x3,
 )
@@ -82,7 +81,9 @@ class CheckerboardGMM(ImageCodec):
         self.transform = transform
         if transform == "gdn":
             self.g_a, self.g_s = gdn_transforms(N, M)
-            self.h_a, self.h_s = self._hyper_gdn(N, M)
+            # h_s's 2M outputs: a scale ([0, M)) and a mean ([M, 2M)) per channel, in the usual
+            # Q10 activations (the hyperprior emits them in Q12 and Q8)
+            self.h_a, self.h_s = mean_scale_hyper_networks(N, M)
         else:
             self.g_a, self.g_s = residual_transforms(N, M)
             self.h_a, self.h_s = self._hyper_residual(N, M)
@@ -112,22 +113,6 @@ class CheckerboardGMM(ImageCodec):
             inet.int_subpel_conv3x3(M, M, 2), inet.IntLeakyReLU(),
             inet.IntConv2d(M, M * 3 // 2, 3, padding=1), inet.IntLeakyReLU(),
             inet.int_subpel_conv3x3(M * 3 // 2, M * 3 // 2, 2), inet.IntLeakyReLU(),
-            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
-        )
-        return h_a, h_s
-
-    @staticmethod
-    def _hyper_gdn(N: int, M: int) -> tuple[nn.Sequential, inet.IntSequential]:
-        """The mean-scale hyperprior's hyper networks, layer for layer (so its weights load);
-        h_s's 2M outputs are a scale ([0, M)) and a mean ([M, 2M)) per channel, in the usual Q10
-        activations (the hyperprior emits them in Q12 and Q8)."""
-        h_a = nn.Sequential(
-            conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
-            conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
-        )
-        h_s = inet.IntSequential(
-            inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
-            inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
             inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1),
         )
         return h_a, h_s

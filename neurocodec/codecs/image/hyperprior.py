@@ -31,24 +31,33 @@ def gdn_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
     return g_a, g_s
 
 
+def mean_scale_hyper_networks(N: int, M: int, out_frac: int | list[int] = inet.ACT_FRAC,
+                               out_limit: int = inet.ACT_LIMIT) -> tuple[nn.Sequential, inet.IntSequential]:
+    """(h_a, h_s) in the layout of compressai's mbt2018-mean: h_a 3x3/1, 5x5/2, 5x5/2 convs;
+    h_s deconv 5x5/2, deconv 5x5/2, conv 3x3 to 2M channels (a scale and a mean per latent
+    channel), in integer arithmetic with the last layer's fixed point `out_frac`. Shared by the
+    codecs that start from a trained hyperprior's weights, so the layouts cannot drift apart."""
+    h_a = nn.Sequential(
+        conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
+        conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
+    )
+    h_s = inet.IntSequential(
+        inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+        inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
+        inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1, out_frac=out_frac, out_limit=out_limit),
+    )
+    return h_a, h_s
+
+
 class MeanScaleHyperprior(ImageCodec):
     name = "hyperprior"
 
     def __init__(self, N: int = 128, M: int = 192, qualities: int = 6, lambdas: tuple[float, ...] | None = None) -> None:
         super().__init__(qualities=qualities, lambdas=lambdas, N=N, M=M)
         self.g_a, self.g_s = gdn_transforms(N, M)
-        self.h_a = nn.Sequential(
-            conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
-            conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N),
-        )
-        # the layout of compressai's mbt2018-mean h_s (deconv 5x5/2, deconv 5x5/2, conv 3x3),
-        # in integer arithmetic: channels [0, M) are Q12 scales, [M, 2M) Q8 means
-        self.h_s = inet.IntSequential(
-            inet.IntConvTranspose2d(N, M, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
-            inet.IntConvTranspose2d(M, M * 3 // 2, 5, stride=2, padding=2, output_padding=1), inet.IntLeakyReLU(),
-            inet.IntConv2d(M * 3 // 2, M * 2, 3, padding=1, out_frac=[inet.SCALE_FRAC] * M + [inet.MEAN_FRAC] * M,
-                           out_limit=inet.OUT_LIMIT),
-        )
+        # h_s: channels [0, M) are Q12 scales, [M, 2M) Q8 means
+        self.h_a, self.h_s = mean_scale_hyper_networks(
+            N, M, out_frac=[inet.SCALE_FRAC] * M + [inet.MEAN_FRAC] * M, out_limit=inet.OUT_LIMIT)
         self.gains = GainUnits(qualities, M)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional()
