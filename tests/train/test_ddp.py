@@ -81,6 +81,8 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
                 "--data.init_args.patch_size", "64", "--data.init_args.batch_size", "2",
                 "--data.init_args.samples_per_epoch", "8", "--data.init_args.val_images", "1",
                 "--data.init_args.workers", "0"]
+    text = cfg.read_text()
+    tiny = TINY[codec][:-1] + ", transform: gdn}" if "transform: gdn" in text else TINY[codec]
     args = [
         sys.executable, "-m", "neurocodec.train.cli", "fit", "--config", str(cfg),
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
@@ -88,11 +90,8 @@ def _train(cfg: Path, tmp: Path, steps: int, probe: str, resume: str | None = No
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger.init_args.save_dir", str(tmp / "runs"), "--trainer.logger.init_args.name", "ddp",
         "--trainer.callbacks+=neurocodec.train.callbacks.RankProbe", f"--trainer.callbacks.dir={probe}",
-        "--model.init_args.codec_config", TINY[codec], *data,
+        "--model.init_args.codec_config", tiny, *data,
     ]
-    text = cfg.read_text()
-    if "transform: gdn" in text:
-        args[-len(data) - 1] = TINY[codec][:-1] + ", transform: gdn}"
     if "init_hyperprior_from" in text:  # the shipped weights are of another size than the tiny codec
         args += ["--model.init_args.init_hyperprior_from", "null"]
     if resume:

@@ -44,7 +44,15 @@ def test_start_from_shipped_then_resume(tmp_path, capsys):
     assert abs(ck2["hyper_parameters"]["cpu_budget_s"] - (ck1["cpu_seconds"] + 0.6)) < 1e-6
     codec = registry.load(tmp_path / "runs" / "hyperprior.pt")
     assert codec.name == "hyperprior" and codec.weights_hash() != shipped("hyperprior").weights_hash()
-    # one last checkpoint, rewritten by each segment (no stale last.ckpt beside a last-v1.ckpt),
-    # and the export is of it
+    # one last checkpoint, rewritten by each segment, and the export is of it
     assert [p.name for p in last.parent.glob("last*.ckpt")] == ["last.ckpt"]
     assert codec.weights_hash() == registry.load(last).weights_hash()
+    # a run folder from before the version counter was turned off: a newer last-v1.ckpt beside a
+    # stale last.ckpt is the one to resume
+    import os
+
+    newer = last.with_name("last-v1.ckpt")
+    newer.write_bytes(last.read_bytes())
+    os.utime(last, (1, 1))
+    assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
+    assert f"--ckpt_path {newer}" in capsys.readouterr().out
