@@ -295,3 +295,25 @@ def test_gmm_with_gdn_transforms_starts_from_a_hyperprior():
     assert r.init_from_hyperprior(hp) == ["entropy_bottleneck", "gains"]
     with pytest.raises(InputError, match="transform"):
         registry.build("gmm", N=16, M=24, transform="cnn")
+
+
+def test_shallow_2l_starts_as_exactly_a_trained_shallow_jpeg():
+    torch.manual_seed(0)
+    jpeg = registry.build("shallow-jpeg", N=16, M=24, A=16)
+    with torch.no_grad():
+        jpeg.g_s.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    two = registry.build("shallow-2l", N=16, M=24, A=16)
+    assert two.init_from_hyperprior(jpeg) == ["g_a", "h_a", "h_s", "entropy_bottleneck", "gains", "g_s"]
+    y = torch.randn(1, 24, 3, 5) * 4
+    ref = jpeg.g_s(y)
+    assert ref.shape == (1, 3, 48, 80)
+    torch.testing.assert_close(two.g_s(y), ref, rtol=0, atol=2e-5)
+    two.eval(), jpeg.eval()
+    img = _image(40, 72)  # real files: the same pixels back from both codecs (uint8 rounding aside)
+    a = two.decode_image(two.encode_image(img, 2)).astype(int)
+    b = jpeg.decode_image(jpeg.encode_image(img, 2)).astype(int)
+    assert a.shape == b.shape == (40, 72, 3) and np.abs(a - b).max() <= 1
+    # the IGDN path starts at zero but learns: its weights get a gradient
+    two.train()
+    two.g_s(y).square().mean().backward()
+    assert two.g_s.up.weight.grad.abs().sum() > 0

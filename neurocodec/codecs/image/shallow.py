@@ -42,6 +42,41 @@ class TwoLayerSynthesis(nn.Module):
     def forward(self, y: Tensor) -> Tensor:
         return self.out(self.igdn(self.up(y)) + self.linear(y))
 
+    @torch.no_grad()
+    def load_one_layer(self, jpeg: nn.ConvTranspose2d) -> None:
+        """Become exactly the one-layer synthesis ``jpeg`` (k18/s16, M -> 3): the linear path
+        writes each latent's 18x18x3 patch as 2x2 RGB blocks on the half-resolution grid
+        (12 = 2 x 2 x 3 channels), the last layer puts every block back in place, and the IGDN
+        path starts at zero (its weights get gradients from the first step: IGDN'(0) > 0).
+
+        Geometry: latent i reaches half-resolution pixels 8i - 3 + t (t < 13) and full-resolution
+        pixels 16i - 1 + v (v < 18); half-resolution pixel p reaches 2p - 2 + u (u < 5). With
+        u = 2 + e (e in {0, 1}) a block lands on pixels 2p + e, so v = 2t + e - 5."""
+        w = jpeg.weight  # [M, 3, 18, 18]
+        if tuple(w.shape[1:]) != (3, 18, 18) or self.linear.weight.shape[0] != w.shape[0] or self.linear.weight.shape[1] != 12:
+            raise ValueError(f"needs a k18/s16 synthesis of {self.linear.weight.shape[0]} channels, got {tuple(w.shape)}")
+        lin = torch.zeros_like(self.linear.weight)  # [M, 12, 13, 13]
+        out = torch.zeros_like(self.out.weight)  # [12, 3, 5, 5]
+        for ey in range(2):
+            for ex in range(2):
+                for col in range(3):
+                    c = (2 * ey + ex) * 3 + col
+                    out[c, col, 2 + ey, 2 + ex] = 1.0
+                    for t in range(13):
+                        v = 2 * t + ey - 5
+                        if not 0 <= v < 18:
+                            continue
+                        for tx in range(13):
+                            vx = 2 * tx + ex - 5
+                            if 0 <= vx < 18:
+                                lin[:, c, t, tx] = w[:, col, v, vx]
+        self.linear.weight.copy_(lin)
+        self.linear.bias.zero_()
+        self.out.weight.copy_(out)
+        self.out.bias.copy_(jpeg.bias)
+        self.up.weight.zero_()
+        self.up.bias.zero_()
+
 
 class ShallowDecoderCodec(MeanScaleHyperprior):
     """The shallow-decoder codec; `synthesis` is "2l" or "jpeg" (the registered names are
@@ -65,10 +100,20 @@ class ShallowDecoderCodec(MeanScaleHyperprior):
     def init_from_hyperprior(self, other: MeanScaleHyperprior) -> list[str]:
         """Copy the hyperprior parts (h_a, h_s, factorised prior, gains) of a trained
         mean-scale hyperprior whose shapes match, and the analysis g_a too when `other` is a
-        shallow codec of the same widths (e.g. shallow-jpeg from a trained shallow-2l); returns
-        the names of the copied parts."""
+        shallow codec of the same widths (e.g. shallow-jpeg from a trained shallow-2l); a
+        shallow-2l started from a shallow-jpeg also takes its synthesis, rewritten as the
+        two-layer one (:meth:`TwoLayerSynthesis.load_one_layer`), so that it starts as exactly
+        that codec. Returns the names of the copied parts."""
         names = ("g_a",) if isinstance(other, ShallowDecoderCodec) else ()  # a hyperprior's GDN g_a differs
-        return self.copy_parts_from(other, names + ("h_a", "h_s", "entropy_bottleneck", "gains"))
+        done = self.copy_parts_from(other, names + ("h_a", "h_s", "entropy_bottleneck", "gains"))
+        if isinstance(other, ShallowJPEG) and isinstance(self.g_s, TwoLayerSynthesis):
+            try:  # shallow-2l from a trained shallow-jpeg: start as exactly that codec
+                self.g_s.load_one_layer(other.g_s)
+            except ValueError:
+                return done
+            done.append("g_s")
+            self.refresh_hash()
+        return done
 
 
 class ShallowTwoLayer(ShallowDecoderCodec):
