@@ -37,12 +37,16 @@ def test_real_photo_all_qualities(name, photo):
         assert torch.equal(codec.decompress(bitstream.loads(data)), x_hat)
         rates.append(8 * len(data) / pixels)
         psnrs.append(float(-10 * torch.log10(torch.mean((x_hat - photo) ** 2))))
-        ratio = 8 * payload.payload_bytes / codec.estimated_bits(photo, q)
-        assert abs(ratio - 1) < 0.01, (q, ratio)
+        # within 1 % of the estimate, plus the coder's fixed cost per section (the rANS state
+        # flush and lane table: 10-15 bytes measured; mambaic codes 9 sections, which at q1 on
+        # this photo is 1.4 % of a 6.7 kB file)
+        est = codec.estimated_bits(photo, q)
+        slack = 0.01 * est + 8 * 16 * len(payload.sections)
+        assert abs(8 * payload.payload_bytes - est) < slack, (q, 8 * payload.payload_bytes / est)
     assert all(a < b for a, b in zip(rates, rates[1:])), rates
-    # quality rises with rate; the CPU-trained gmm saturates at its top levels (q5 -> q6 on
-    # this photo: -0.04 dB), hence a 0.1 dB tolerance rather than strict order
-    assert all(b > a - 0.1 for a, b in zip(psnrs, psnrs[1:])) and psnrs[-1] > psnrs[0] + 1.0, psnrs
+    # quality rises with rate at every level (issue 14's target; the residual gmm shipped before
+    # 2026-12-01 saturated, q5 -> q6 -0.04 dB on this photo)
+    assert all(b > a for a, b in zip(psnrs, psnrs[1:])) and psnrs[-1] > psnrs[0] + 1.0, psnrs
     assert psnrs[0] > 22.0
 
 
