@@ -59,17 +59,12 @@ class TwoLayerSynthesis(nn.Module):
         out = torch.zeros_like(self.out.weight)  # [12, 3, 5, 5]
         for ey in range(2):
             for ex in range(2):
+                t0, tx0 = (6 - ey) // 2, (6 - ex) // 2  # the first taps with v = 2t + e - 5 >= 0
+                v0, vx0 = 2 * t0 + ey - 5, 2 * tx0 + ex - 5  # 0 or 1: then 9 taps, every other v
                 for col in range(3):
                     c = (2 * ey + ex) * 3 + col
                     out[c, col, 2 + ey, 2 + ex] = 1.0
-                    for t in range(13):
-                        v = 2 * t + ey - 5
-                        if not 0 <= v < 18:
-                            continue
-                        for tx in range(13):
-                            vx = 2 * tx + ex - 5
-                            if 0 <= vx < 18:
-                                lin[:, c, t, tx] = w[:, col, v, vx]
+                    lin[:, c, t0:t0 + 9, tx0:tx0 + 9] = w[:, col, v0::2, vx0::2]
         self.linear.weight.copy_(lin)
         self.linear.bias.zero_()
         self.out.weight.copy_(out)
