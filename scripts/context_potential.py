@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -34,11 +33,14 @@ from torch import Tensor
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.gmm import anchor_mask
 from neurocodec.data import data_path
+from neurocodec.entropy.integer_nets import scale_levels
+from neurocodec.entropy.layers import bin_likelihood
+from neurocodec.entropy.models import Family
 from neurocodec.io.images import list_images, load_image, to_tensor
 
 log = logging.getLogger("context_potential")
 
-SCALE_MIN = 0.11  # the coder's smallest scale level
+SCALE_MIN = float(scale_levels()[0])  # the coder's smallest scale level
 _CROSS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -76,10 +78,7 @@ def neighbour_features(r: Tensor, s: Tensor) -> dict[str, Tensor]:
 
 def gaussian_bits(r: Tensor, mu: Tensor, s: Tensor) -> Tensor:
     """-log2 P(r) of integers r under N(mu, s) discretised to unit bins."""
-    s = s.clamp_min(SCALE_MIN)
-    upper = 0.5 * torch.erfc(-(r - mu + 0.5) / (s * math.sqrt(2)))
-    lower = 0.5 * torch.erfc(-(r - mu - 0.5) / (s * math.sqrt(2)))
-    return -torch.log2((upper - lower).clamp_min(1e-9))
+    return -torch.log2(bin_likelihood(Family.GAUSSIAN, r, mu, s.clamp_min(SCALE_MIN)).clamp_min(1e-9))
 
 
 class ContextFit(torch.nn.Module):
