@@ -7,6 +7,14 @@ transform ceiling (unquantised PSNR at the lowest and highest levels).
         [--start checkpoints/hyperprior.pt] [--runs runs/recipe] [--results results/recipe]
         [--limit 24]
 
+The mambaic ablation (issue 12: VSS blocks against convolutions of equal parameter count) is two
+arms of this study: each starts a mambaic from the hyperprior's parts (context at zero, so both
+begin as that hyperprior) and trains it with the shipped mambaic's last-stage recipe:
+
+    python scripts/recipe_study.py --arms mambaic-vss,mambaic-conv --budget-min 45 \
+        --runs runs/ablation --results results/ablation \
+        --anchors hyperprior=results/kodak/kodak-hyperprior.json,vss=results/ablation/mambaic-vss/kodak-mambaic.json
+
 Re-running resumes: a finished arm (its export exists) is not retrained, an interrupted one
 continues from its last checkpoint (the CPU budget counts across resumes), finished evaluations
 are skipped. Writes <results>/study.json and prints a Markdown table.
@@ -47,6 +55,19 @@ ARMS: dict[str, tuple[str, dict, dict, list]] = {
               {"lr": 1e-4, "synthesis_quantization": "noise"}, {}, []),
     "crop256": ("lr 1e-4, 256 px crops, batch 2 (same pixels per step)", {"lr": 1e-4}, {"patch_size": 256, "batch_size": 2}, []),
 }
+# the mambaic ablation: the shipped mambaic's last-stage recipe (scripts/train_continue.py's: 256 px
+# crops, batch 2, lr 1e-4 decayed linearly after a 2 % warm-up, 10x on the context parts) with
+# VSS blocks or with convolutions of equal parameter count in h_a/h_s and the channel context
+_MAMBAIC = {"N": 64, "M": 96, "slices": 4, "state": 4, "context": 48, "agg": 64, "window": 4, "transform": "gdn"}
+_CONTEXT_LR = {"lr": 1e-4, "schedule": "linear", "warmup": 0.02,
+               "lr_scale": {"channel_context": 10, "spatial_context": 10, "parameters_net": 10}}
+for _mixer in ("vss", "conv"):
+    ARMS[f"mambaic-{_mixer}"] = (f"mambaic ({_mixer} mixer) from the hyperprior's parts, context lr x10",
+                                 {**_CONTEXT_LR, "codec_config": {**_MAMBAIC, "mixer": _mixer}},
+                                 {"patch_size": 256, "batch_size": 2}, [])
+# arms that train another codec, started from the --start codec's parts (``init_hyperprior_from``)
+# rather than its whole weights: arm -> its base training config
+FROM_PARTS = {"mambaic-vss": "mambaic-cpu.yaml", "mambaic-conv": "mambaic-cpu.yaml"}
 
 
 def arm_config(name: str, start: str, budget_s: float, runs: Path) -> Path:
@@ -56,7 +77,8 @@ def arm_config(name: str, start: str, budget_s: float, runs: Path) -> Path:
         "trainer": {"max_steps": 1_000_000, "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                                        "init_args": {"save_dir": str(runs), "name": name, "version": 0}},
                     "callbacks": [CHECKPOINT_CB, *callbacks]},
-        "model": {"init_args": {"init_from": start, "cpu_budget_s": budget_s, **model}},
+        "model": {"init_args": {**({"init_from": None, "init_hyperprior_from": start} if name in FROM_PARTS
+                                   else {"init_from": start}), "cpu_budget_s": budget_s, **model}},
         "data": {"init_args": {"workers": 0, **data}},
     }
     path = runs / f"{name}.yaml"
@@ -68,7 +90,8 @@ def start_training(name: str, start: str, budget_s: float, runs: Path) -> subpro
     """Launch (or resume) one arm's training on one thread; None when it is already done."""
     if (runs / f"{name}.pt").exists():
         return None
-    cmd = [str(BIN / "neurocodec-train"), "fit", "--config", str(CONFIG), "--config", str(arm_config(name, start, budget_s, runs))]
+    config = CONFIG.parent / FROM_PARTS[name] if name in FROM_PARTS else CONFIG
+    cmd = [str(BIN / "neurocodec-train"), "fit", "--config", str(config), "--config", str(arm_config(name, start, budget_s, runs))]
     last = runs / name / "version_0" / "checkpoints" / "last.ckpt"
     if last.exists():
         cmd += ["--ckpt_path", str(last)]
@@ -124,18 +147,19 @@ def measure(name: str, runs: Path, result: Path, anchors: dict[str, Path], limit
     row["ceiling_q1"], row["ceiling_q6"] = ceiling[1], ceiling[codec.num_qualities]
     ckpt = torch.load(runs / name / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     row["steps"], row["cpu_s"] = int(ckpt["global_step"]), float(ckpt.get("cpu_seconds", float("nan")))
+    row["params"] = sum(p.numel() for p in codec.parameters())
     return row
 
 
 def table(rows: list[dict], anchors: list[str]) -> str:
     head = ["arm", *[f"BD-rate / BD-PSNR vs {a}" for a in anchors], "PSNR q1 / q6 (dB)", "bpp q1 / q6", "ceiling q1 / q6 (dB)", "steps",
-            "CPU min", "what"]
+            "CPU min", "params", "what"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
             r["arm"], *[f"{r[f'bd_vs_{a}']:+.1f} % / {r[f'bdpsnr_vs_{a}']:+.2f} dB" for a in anchors],
             f"{r['psnr_q1']:.2f} / {r['psnr_q6']:.2f}", f"{r['bpp_q1']:.3f} / {r['bpp_q6']:.3f}",
-            f"{r['ceiling_q1']:.2f} / {r['ceiling_q6']:.2f}", str(r["steps"]), f"{r['cpu_s'] / 60:.1f}", r["what"]]) + " |")
+            f"{r['ceiling_q1']:.2f} / {r['ceiling_q6']:.2f}", str(r["steps"]), f"{r['cpu_s'] / 60:.1f}", f"{r['params'] / 1e6:.3f} M", r["what"]]) + " |")
     return "\n".join(lines)
 
 
