@@ -80,7 +80,6 @@ def refined_points(name: str, folder: Path) -> dict:
     from neurocodec.evaluate import refined
 
     base_doc = read_json(folder / f"kodak-{name}.json")
-    base = curve_from_result(base_doc)
     out = {"images": base_doc["dataset"]["items"], "unrefined": {}, "variants": {}}
     out["unrefined"] = [{"quality": lv["quality"], "bpp": round(lv["mean"]["bpp"], 4),
                          "psnr_rgb": round(lv["mean"]["psnr_rgb"], 3)} for lv in base_doc["levels"]]
@@ -91,12 +90,18 @@ def refined_points(name: str, folder: Path) -> dict:
         entry = {"points": [{"quality": lv["quality"], "bpp": round(lv["mean"]["bpp"], 4),
                              "psnr_rgb": round(lv["mean"]["psnr_rgb"], 3)} for lv in doc["levels"]],
                  "encode_s_per_image": round(float(np.mean([r["encode_s"] for lv in doc["levels"] for r in lv["items"]])), 2)}
-        if doc["dataset"]["items"] == base_doc["dataset"]["items"]:
-            entry["bd_rate_pct_vs_unrefined_psnr_rgb"] = round(bd_rate(*base.points("psnr_rgb"), *c.points("psnr_rgb")), 2)
+        items = doc["dataset"]["items"]
+        if items != base_doc["dataset"]["items"]:  # a smaller subset (slow refinement): say which
+            entry["images"] = items
         hp = folder / "kodak-hyperprior.json"
-        if hp.exists() and read_json(hp)["dataset"]["items"] == doc["dataset"]["items"]:
-            h = curve_from_result(read_json(hp))
-            entry["bd_rate_pct_vs_hyperprior_psnr_rgb"] = round(bd_rate(*h.points("psnr_rgb"), *c.points("psnr_rgb")), 2)
+        for key, anchor in (("unrefined", base_doc), ("hyperprior", read_json(hp) if hp.exists() else None)):
+            if anchor is None or not set(items) <= set(anchor["dataset"]["items"]):
+                continue
+            a = curve_from_result(restrict_items(anchor, items))  # on the variant's images
+            try:
+                entry[f"bd_rate_pct_vs_{key}_psnr_rgb"] = round(bd_rate(*a.points("psnr_rgb"), *c.points("psnr_rgb")), 2)
+            except InputError as e:  # e.g. a run still in progress: fewer than 2 levels
+                entry[f"bd_rate_pct_vs_{key}_psnr_rgb"] = f"n/a ({e})"
         out["variants"][str(steps)] = entry
     return out
 
@@ -131,7 +136,22 @@ def main() -> None:
     ap.add_argument("--update-speed", action="store_true",
                     help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
                          "(on a quiet machine)")
+    ap.add_argument("--update-ablation", default=None, metavar="STUDY_JSON",
+                    help="only add an ablation measured by scripts/recipe_study.py (its study.json) to the existing card")
+    ap.add_argument("--ablation-command", default="", help="the recipe_study.py command line that measured it")
     args = ap.parse_args()
+    if args.update_ablation:
+        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
+        card = json.loads(card_path.read_text())
+        study = json.loads(Path(args.update_ablation).read_text())
+        card["ablation"] = {"command": args.ablation_command, "budget_cpu_min_per_arm": study["budget_cpu_min"],
+                            "start": study["start"], "kodak_images": study["kodak_images"],
+                            "bpp_from": "real .bin files (container included)",
+                            "arms": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
+                                     for r in study["rows"]]}
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps(card["ablation"], indent=2))
+        return
     if args.update_refined:
         card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
         card = json.loads(card_path.read_text())
