@@ -69,20 +69,18 @@ results: $(STAMP)
 
 # make results-refine: iterative encoding (SGA) on a Kodak subset (the first 4 images, qualities
 # 1, 3, 6; 500 steps cost minutes per image on a CPU): each codec with 100 and 500 refine steps
-# beside itself unrefined, on one thread; gmm (about 1 s per step on a whole image) on 256x256
-# centre crops of the first 2 images. BD tables: notebooks/image_complexity.ipynb, or
-# neurocodec plot $(REFINE_DIR)/*.json -o refine.png --table refine.md --all-rows --anchors hyperprior,shallow-2l
+# beside itself unrefined, on one thread; gmm's 500 steps (about 0.8 s per step on a whole Kodak image,
+# 7 minutes per image and level) on the first 2 images only. BD tables: notebooks/image_complexity.ipynb
+# (a variant on fewer images is compared on those), or scripts/model_card.py --update-refined.
 REFINE_DIR ?= results/kodak-refine
-REFINE_MODELS ?= hyperprior shallow-2l
-REFINE_CROPS ?= results/kodak-crops
+REFINE_MODELS ?= hyperprior shallow-2l gmm
+REFINE500_LIMIT_gmm ?= 2
 .PHONY: results-refine
 results-refine: $(STAMP)
 	for m in $(REFINE_MODELS); do for c in $$m $$m+refine100 $$m+refine500; do \
-		OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data kodak --limit 4 --qualities 1,3,6 \
+		limit=4; case $$c in gmm+refine500) limit=$(REFINE500_LIMIT_gmm);; esac; \
+		OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data kodak --limit $$limit --qualities 1,3,6 \
 			--codecs $$c --out $(REFINE_DIR) --workers 1 --skip-unavailable || exit 1; done; done
-	$(BIN)/python scripts/kodak_crops.py $(REFINE_CROPS)/images --images 2 --size 256
-	OMP_NUM_THREADS=1 $(BIN)/neurocodec eval --modality image --data $(REFINE_CROPS)/images --dataset-name kodak-crops \
-		--qualities 1,3,6 --codecs hyperprior,gmm,gmm+refine100,gmm+refine500 --out $(REFINE_CROPS) --workers 1
 
 # make results-audio: LibriSpeech rate-distortion (librispeech-eval: the 106 utterances of
 # test-other, test-clean and dev-clean) of the audio models and the classical speech codecs
