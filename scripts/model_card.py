@@ -106,6 +106,18 @@ def refined_points(name: str, folder: Path) -> dict:
     return out
 
 
+def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001 - any JSON value
+    """Set one entry (a key path) of the shipped card checkpoints/NAME.json, and print it."""
+    card_path = registry.CHECKPOINT_DIR / f"{name}.json"
+    card = json.loads(card_path.read_text())
+    node = card
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = value
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(value, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
@@ -140,40 +152,24 @@ def main() -> None:
                     help="only add an ablation measured by scripts/recipe_study.py (its study.json) to the existing card")
     ap.add_argument("--ablation-command", default="", help="the recipe_study.py command line that measured it")
     args = ap.parse_args()
+    shipped = registry.CHECKPOINT_DIR / f"{args.name}.pt"
     if args.update_ablation:
-        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
-        card = json.loads(card_path.read_text())
         study = json.loads(Path(args.update_ablation).read_text())
-        card["ablation"] = {"command": args.ablation_command, "budget_cpu_min_per_arm": study["budget_cpu_min"],
-                            "start": study["start"], "kodak_images": study["kodak_images"],
-                            "bpp_from": "real .bin files (container included)",
-                            "arms": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
-                                     for r in study["rows"]]}
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        print(json.dumps(card["ablation"], indent=2))
+        update_card(args.name, ("ablation",), {
+            "command": args.ablation_command, "budget_cpu_min_per_arm": study["budget_cpu_min"],
+            "start": study["start"], "kodak_images": study["kodak_images"],
+            "bpp_from": "real .bin files (container included)",
+            "arms": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in study["rows"]]})
         return
     if args.update_refined:
-        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
-        card = json.loads(card_path.read_text())
-        card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        print(json.dumps(card["kodak_refined"], indent=2))
+        update_card(args.name, ("kodak_refined",), refined_points(args.name, Path(args.refine_results)))
         return
     if args.update_ceiling:
-        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
-        card = json.loads(card_path.read_text())
-        card["kodak"]["transform_ceiling_psnr_rgb"] = ceiling(registry.load(registry.CHECKPOINT_DIR / f"{args.name}.pt"),
-                                                              list_images(data_path("kodak")))
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        print(json.dumps(card["kodak"]["transform_ceiling_psnr_rgb"], indent=2))
+        update_card(args.name, ("kodak", "transform_ceiling_psnr_rgb"),
+                    ceiling(registry.load(shipped), list_images(data_path("kodak"))))
         return
     if args.update_speed:
-        card_path = registry.CHECKPOINT_DIR / f"{args.name}.json"
-        card = json.loads(card_path.read_text())
-        kodak = data_path("kodak")
-        card["speed"] = speed(registry.load(registry.CHECKPOINT_DIR / f"{args.name}.pt"), list_images(kodak)[: args.speed_images])
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        print(json.dumps(card["speed"], indent=2))
+        update_card(args.name, ("speed",), speed(registry.load(shipped), list_images(data_path("kodak"))[: args.speed_images]))
         return
 
     ckpt_path = Path(args.checkpoint)

@@ -61,13 +61,14 @@ ARMS: dict[str, tuple[str, dict, dict, list]] = {
 _MAMBAIC = {"N": 64, "M": 96, "slices": 4, "state": 4, "context": 48, "agg": 64, "window": 4, "transform": "gdn"}
 _CONTEXT_LR = {"lr": 1e-4, "schedule": "linear", "warmup": 0.02,
                "lr_scale": {"channel_context": 10, "spatial_context": 10, "parameters_net": 10}}
+# arms that train another codec, started from the --start codec's parts (``init_hyperprior_from``)
+# rather than its whole weights: arm -> its base training config
+FROM_PARTS: dict[str, str] = {}
 for _mixer in ("vss", "conv"):
     ARMS[f"mambaic-{_mixer}"] = (f"mambaic ({_mixer} mixer) from the hyperprior's parts, context lr x10",
                                  {**_CONTEXT_LR, "codec_config": {**_MAMBAIC, "mixer": _mixer}},
                                  {"patch_size": 256, "batch_size": 2}, [])
-# arms that train another codec, started from the --start codec's parts (``init_hyperprior_from``)
-# rather than its whole weights: arm -> its base training config
-FROM_PARTS = {"mambaic-vss": "mambaic-cpu.yaml", "mambaic-conv": "mambaic-cpu.yaml"}
+    FROM_PARTS[f"mambaic-{_mixer}"] = "mambaic-cpu.yaml"
 
 
 def arm_config(name: str, start: str, budget_s: float, runs: Path) -> Path:
