@@ -3,9 +3,9 @@
 Why: the shipped M=96 transforms reconstruct Kodak at only ~32 dB even unquantised (the
 "ceiling" on the model card), and a 16x16x3 block reduced to 96 numbers is an 8x dimension
 cut: block PCA fitted on Kodak itself, the best linear transform of that shape, gives 30.9 dB
-at 96 components, 33.0 at 128, 37.1 at 192 (scripts/pca_bound.py). The latent's width may therefore cap the ceiling;
-a new M trained from scratch would throw away hours of CPU training, so this starts the wider
-model from the trained one:
+at 96 components, 33.0 at 128, 37.1 at 192 (scripts/pca_bound.py). The latent's width may
+therefore cap the ceiling; a new M trained from scratch would throw away hours of CPU training,
+so this starts the wider model from the trained one:
 
 - old parameters are copied into their slices unchanged;
 - the new latent channels get g_a's default initialisation times `analysis_scale`, with each
