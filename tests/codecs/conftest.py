@@ -1,13 +1,10 @@
-"""What the codec tests share: the shipped checkpoints and the real sample photo."""
+"""What the codec tests share: the shipped checkpoints (the real sample photo is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from neurocodec.codecs import registry
-from neurocodec.demo import sample_image_path
-from neurocodec.io.images import load_image, to_tensor
 
 
 def shipped(name: str):  # noqa: ANN201
@@ -16,12 +13,6 @@ def shipped(name: str):  # noqa: ANN201
     if not path.exists():
         pytest.skip(f"no shipped checkpoint {path.name}")
     return registry.load_image_codec(name)
-
-
-@pytest.fixture(scope="module")
-def photo() -> torch.Tensor:
-    """The real 512x600 photo: about Kodak's size, where the 1% bound is stated."""
-    return to_tensor(load_image(sample_image_path()))
 
 
 def unzero(codec):  # noqa: ANN001, ANN201

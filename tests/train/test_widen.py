@@ -11,8 +11,6 @@ import torch.nn.functional as F
 from neurocodec.bitstream import dumps, loads
 from neurocodec.errors import InputError
 from neurocodec.train.widen import widen_latent
-from neurocodec.demo import sample_image_path
-from neurocodec.io.images import load_image, to_tensor
 from tests.codecs.conftest import shipped
 
 
@@ -20,12 +18,6 @@ from tests.codecs.conftest import shipped
 def pair():  # noqa: ANN201
     old = shipped("hyperprior").eval()
     return old, widen_latent(old, old.M + 48)
-
-
-@pytest.fixture(scope="module")
-def photo() -> torch.Tensor:
-    """The real 512x600 sample photo."""
-    return to_tensor(load_image(sample_image_path()))
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
