@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from neurocodec.bitstream import dumps, loads
 from neurocodec.errors import InputError
+from neurocodec.evaluate.latent_usage import latent_usage
 from neurocodec.train.widen import widen_latent
 from tests.codecs.conftest import shipped
 
@@ -66,3 +67,23 @@ def test_widen_refuses_bad_widths(pair):
     with pytest.raises(InputError, match="takes a hyperprior"):
         widen_latent(shipped("shallow-2l"), 192)
     assert torch.equal(widen_latent(old, new.M).g_a[6].weight, new.g_a[6].weight)  # seeded
+
+
+def test_latent_usage_sees_the_new_channels_unused(pair, photo):
+    """The usage report: a freshly widened model codes nothing in its new channels (their
+    symbols are all zero at every level), while the old channels carry more nonzero symbols
+    at higher quality."""
+    old, new = pair
+    x = photo[..., :128, :192]
+    rows = latent_usage(new, [x], split=old.M)
+    assert [r.quality for r in rows] == list(new.qualities)
+    for r in rows:
+        assert r.split_nonzero == 0 and r.split_active == 0
+        assert 0 <= r.split_bit_share < 0.05  # the zeros cost a little
+    assert rows[-1].nonzero > rows[0].nonzero > 0
+    assert rows[-1].y_bpp > rows[0].y_bpp
+    plain = latent_usage(old, [x])
+    assert plain[-1].split_nonzero is None
+    assert abs(plain[-1].y_bpp - rows[-1].y_bpp) < 0.1 * plain[-1].y_bpp
+    with pytest.raises(InputError, match="outside"):
+        latent_usage(old, [x], split=old.M)
