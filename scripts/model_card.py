@@ -223,6 +223,7 @@ def main() -> None:
     hp = Path(args.results) / "kodak-hyperprior.json"
     if hp.exists() and args.name != "hyperprior":
         anchors["hyperprior"] = hp
+        bd["hyperprior_weights"] = read_json(hp)["codec"].get("weights_hash")  # a later one moves the reference
     previous_weights = None
     prev = Path(args.results) / f"kodak-{args.name}.json"
     prev_hash = read_json(prev)["codec"].get("weights_hash") if prev.exists() else None
