@@ -22,3 +22,15 @@ def data_path(*parts: str) -> Path | None:
         return None
     p = root.joinpath(*parts)
     return p if p.exists() else None
+
+
+def kodak_tensors(limit: int | None = None) -> list:
+    """The first `limit` Kodak images (all when None) as [1, 3, H, W] float tensors in [0, 1],
+    for the scripts that measure on a Kodak subset. InputError when Kodak is not found."""
+    from neurocodec.errors import InputError
+    from neurocodec.io.images import list_images, load_image, to_tensor
+
+    kodak = data_path("kodak")
+    if kodak is None:
+        raise InputError("Kodak not found: set NEUROCODEC_DATA (see README)")
+    return [to_tensor(load_image(p)) for p in list_images(kodak)[:limit]]

@@ -18,9 +18,8 @@ import sys
 import torch
 
 from neurocodec.codecs import registry
-from neurocodec.data import data_path
+from neurocodec.data import kodak_tensors
 from neurocodec.evaluate.bd import bd_rate
-from neurocodec.io.images import list_images, load_image, to_tensor
 
 
 def load(spec: str):  # noqa: ANN201 - an image codec
@@ -55,11 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    kodak = data_path("kodak")
-    if kodak is None:
-        raise SystemExit("Kodak not found: set NEUROCODEC_DATA (see README)")
     torch.set_num_threads(args.threads)
-    images = [to_tensor(load_image(p)) for p in list_images(kodak)[: args.images]]
+    images = kodak_tensors(args.images)
     curves = {}
     for spec in args.codecs:
         curves[spec] = curve(load(spec), images)

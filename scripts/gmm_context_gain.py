@@ -17,8 +17,7 @@ import torch
 
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.gmm import anchor_mask
-from neurocodec.data import data_path
-from neurocodec.io.images import list_images, load_image, to_tensor
+from neurocodec.data import kodak_tensors
 
 
 def context_gain(codec, images: list[torch.Tensor]) -> list[dict]:
@@ -43,14 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default="gmm", help="checkpoint name or path of a gmm")
     ap.add_argument("--images", type=int, default=4, help="first K Kodak images")
     args = ap.parse_args(argv)
-    kodak = data_path("kodak")
-    if kodak is None:
-        raise SystemExit("Kodak not found: set NEUROCODEC_DATA (see README)")
     codec = registry.load(args.checkpoint).eval()
     if codec.name != "gmm":
         raise SystemExit(f"{args.checkpoint} is a {codec.name}, not a gmm")
     torch.set_num_threads(1)
-    images = [to_tensor(load_image(p)) for p in list_images(kodak)[: args.images]]
+    images = kodak_tensors(args.images)
     sys.stdout.write(f"{args.checkpoint} ({codec.weights_hash().hex()}), Kodak first {len(images)}: bits per latent element\n")
     sys.stdout.write("level  anchors  non-anchors  saving\n")
     for r in context_gain(codec, images):

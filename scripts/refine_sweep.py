@@ -22,8 +22,7 @@ import torch.nn.functional as F
 
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.refine import refine
-from neurocodec.data import data_path
-from neurocodec.io.images import list_images, load_image, to_tensor
+from neurocodec.data import kodak_tensors
 
 
 def run(codec, x: torch.Tensor, quality: int, steps: int, lr: float) -> dict:  # noqa: ANN001
@@ -50,12 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    kodak = data_path("kodak")
-    if kodak is None:
-        raise SystemExit("Kodak not found: set NEUROCODEC_DATA (see README)")
     torch.set_num_threads(args.threads)
     codec = registry.load(args.codec).eval()
-    images = [to_tensor(load_image(p)) for p in list_images(kodak)[: args.images]]
+    images = kodak_tensors(args.images)
     rows = []
     sys.stdout.write(f"{args.codec}, first {len(images)} Kodak images, qualities {args.qualities}\n"
                      "| steps | lr | cost change | bpp change | PSNR change (dB) | s per image |\n|---:|---:|---:|---:|---:|---:|\n")

@@ -22,10 +22,9 @@ import torch
 from torch import Tensor
 
 from neurocodec.codecs import registry
-from neurocodec.data import data_path
+from neurocodec.data import kodak_tensors
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.errors import InputError
-from neurocodec.io.images import list_images, load_image, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    kodak = data_path("kodak")
-    if kodak is None:
-        raise SystemExit("Kodak not found: set NEUROCODEC_DATA (see README)")
     torch.set_num_threads(args.threads)
     codec = registry.load(args.checkpoint)
-    images = [to_tensor(load_image(p)) for p in list_images(kodak)[: args.images]]
+    images = kodak_tensors(args.images)
     rows = latent_usage(codec, images, args.split)
     m = codec.config.get("M", "?")
     head = f"{args.checkpoint} (M={m}, first {len(images)} Kodak images; active: >= {ACTIVE:.0%} nonzero)\n"
