@@ -1,21 +1,35 @@
-"""Entropy-model fine-tuning on cached latents, for the gmm with transform "gdn".
+"""Entropy-model fine-tuning on cached latents, with the transforms fixed (gmm, mambaic).
 
-That gmm codes the symbols round(y - mu), mu being h_s's mean, so with g_a, h_a, h_s and the
-gains fixed neither the symbols nor the reconstruction depend on the checkerboard context and
-the entropy-parameter network: those two only set the probabilities, and the file's size is
-all they change. They can therefore be trained on the rate alone, with the true rounding (no
-noise, no distortion term: the objective is the coder's own), on latents computed once. A step
-then costs the context and parameter networks only, not g_a, g_s and their gradients: it sees
-about ten times more latent positions per CPU second than end-to-end training.
+With g_a, h_a and the gains fixed, the latents y and z are fixed too, and the parts that only
+set the probabilities of y can be trained on its rate alone, from latents computed once: a step
+costs those parts only, not g_a, g_s and their gradients (about ten times more latent
+positions per CPU second than end-to-end training).
+
+- ``gmm`` (transform "gdn"): the symbols round(y - mu), mu being h_s's mean, and so the
+  reconstruction, do not depend on the checkerboard context and the entropy-parameter network.
+  Those two are trained on the exact objective: the bits of the coded symbols (true rounding,
+  no noise, no distortion term). Files change size, never their reconstruction.
+- ``mambaic``: y is rounded against the context model's means, so the symbols follow the
+  trained parts (h_s and the whole context model). They are trained on the rate of y with the
+  usual proxy (uniform noise for the likelihood, straight-through rounding for what the
+  contexts see), as in end-to-end training but without the distortion term; y_hat stays within
+  half a step of the fixed y, and the distortion is measured afterwards on real files. Here
+  the saving is small on a CPU: the context model (VSS blocks, window attention, four slices)
+  is most of a mambaic training step's cost, and a batch of 8 latents of 32x32 takes about 34 s
+  on one thread, so end-to-end training is the better use of a CPU; use this on a GPU, or to
+  tune its probabilities after a change of transforms, with a small --lr (at 1e-3 its first
+  steps raised the rate by 2 %).
 
     python -m neurocodec.train.entropy_finetune gmm --minutes 60 --out runs/gmm-ctx.pt \
         [--transforms-from hyperprior] [--threads 1] [--lr 1e-3]
 
-``--transforms-from`` first copies a hyperprior's g_a, g_s, h_a, h_s, prior and gains into the
-gmm (keeping its trained context and parameter networks), for moving the gmm onto a newly
-shipped hyperprior. The run saves ``OUT`` and a resumable ``OUT.state`` (weights, optimiser,
-step, CPU seconds) every ``--save-every`` steps; rerunning the same command resumes it and adds
-``--minutes``. Measure the result with ``scripts/estimate_bd.py`` or ``neurocodec eval``.
+``--transforms-from`` first copies a trained hyperprior's parts into the codec (the gmm: g_a,
+g_s, h_a, h_s, prior and gains, keeping its trained context and parameter networks; the
+mambaic: its ``init_from_hyperprior``), for moving it onto a newly shipped hyperprior. The run
+saves ``OUT`` and a resumable ``OUT.state`` (weights, optimiser, step, CPU seconds) every
+``--save-every`` steps; rerunning the same command resumes it and adds ``--minutes``. The log
+gives the held-out images' exact bits per latent element (the coder's integer parameters).
+Measure the result with ``scripts/estimate_bd.py`` or ``neurocodec eval``.
 """
 
 from __future__ import annotations
@@ -32,57 +46,106 @@ from torch import Tensor
 
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.gmm import CheckerboardGMM, anchor_mask
+from neurocodec.codecs.image.mambaic import MambaIC
+from neurocodec.entropy import integer_nets as inet
+from neurocodec.entropy.layers import quantize_train
 from neurocodec.data import data_path
 from neurocodec.errors import InputError
 
 log = logging.getLogger(__name__)
 
-TRAINED = ("context", "entropy_parameters")
-
-
 @dataclass
 class LatentCache:
-    """Per (image, level): the coded symbols and the exact hyper features."""
+    """Per (image, level): the tensors an adapter needs (latent-resolution ones first), and the level."""
 
-    symbols: list[Tensor] = field(default_factory=list)  # int16 [M, h, w]: round(y - mu)
-    hyper: list[Tensor] = field(default_factory=list)  # float32 [2M, h, w]: h_s's exact output (scale, mean)
+    entries: list[dict[str, Tensor]] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)  # level index 0..Q-1
 
     def __len__(self) -> int:
         return len(self.levels)
 
 
-def check_codec(codec: object) -> CheckerboardGMM:
-    """The codec, if its symbols do not depend on the trained parts; InputError otherwise."""
-    if not isinstance(codec, CheckerboardGMM) or codec.transform != "gdn":
-        raise InputError("entropy fine-tuning needs a gmm with transform 'gdn' (its symbols are rounded "
-                         "against h_s's mean, so the context does not change them)")
-    return codec
+class GmmRate:
+    """The gdn gmm: exact symbols and hyper features cached; the coder's own bits."""
+
+    trained = ("context", "entropy_parameters")
+    align = 1  # crop offsets in latent positions
+
+    @staticmethod
+    def entry(codec: CheckerboardGMM, y: Tensor, z_hat: Tensor) -> dict[str, Tensor]:
+        hyper = codec._hyper_int(z_hat)
+        mu = codec._offset(hyper, exact=True)
+        # symbols [M, h, w] int16: round(y - mu); hyper [2M, h, w]: h_s's exact (scale, mean) in real units
+        return {"symbols": torch.round(y - mu)[0].to(torch.int16), "hyper": hyper[0].double().div(1 << 10).float()}
+
+    @staticmethod
+    def bits(codec: CheckerboardGMM, batch: dict[str, Tensor], exact: bool = False) -> Tensor:
+        """Bits of y [B] from symbols [B, M, h, w] and hyper [B, 2M, h, w]: the simulated integer
+        networks, whose rate is the coder's to within a fraction of a percent (exact=True runs
+        the same simulation: the symbols are fixed)."""
+        return y_bits(codec, batch["symbols"], batch["hyper"])
+
+
+class MambaICRate:
+    """The mambaic: y and z_hat cached; the noise proxy in training, the exact coder for the log."""
+
+    trained = ("h_s", "channel_context", "spatial_context", "parameters_net")
+    align = 4  # z is at a quarter of y's resolution
+
+    @staticmethod
+    def entry(codec: MambaIC, y: Tensor, z_hat: Tensor) -> dict[str, Tensor]:
+        return {"y": y[0].float(), "z_hat": z_hat[0].float()}
+
+    @staticmethod
+    def bits(codec: MambaIC, batch: dict[str, Tensor], exact: bool = False) -> Tensor:
+        y, z_hat = batch["y"], batch["z_hat"]
+        gc = codec.gaussian_conditional
+        if not exact:
+            hyper = codec._hyper(z_hat, exact=False)
+            _, scales, means = codec._sim_path(y, hyper, lambda v, m: quantize_train(v, "ste", m))
+            lik = gc(y, scales, means, training=True)[1]
+            return -torch.log2(lik).sum((1, 2, 3))
+        lik = torch.empty_like(y)
+
+        def measure(s, _anchors, pos, ys, idx, mq):  # noqa: ANN001, ANN202 - the coder's callback
+            y_q, p = gc(ys, inet.scales_of_indexes(idx), inet.means_of_q8(mq), training=False)
+            lik[:, s * codec.Ms:(s + 1) * codec.Ms, pos[0], pos[1]] = p
+            return y_q
+
+        codec._exact_path(y, codec._hyper(z_hat, exact=True), measure)
+        return -torch.log2(lik).sum((1, 2, 3))
+
+
+def adapter(codec: object) -> type[GmmRate] | type[MambaICRate]:
+    """The codec's adapter; InputError for codecs whose probabilities cannot be tuned alone."""
+    if isinstance(codec, CheckerboardGMM) and codec.transform == "gdn":
+        return GmmRate
+    if isinstance(codec, MambaIC):
+        return MambaICRate
+    raise InputError("entropy fine-tuning needs a gmm with transform 'gdn' (its symbols are rounded against "
+                     "h_s's mean, so the context does not change them) or a mambaic")
 
 
 @torch.no_grad()
-def build_cache(codec: CheckerboardGMM, images: list[Tensor], flips: bool = True) -> LatentCache:
+def build_cache(codec: CheckerboardGMM | MambaIC, images: list[Tensor], flips: bool = True) -> LatentCache:
     """Latents of `images` ([1, 3, H, W] in [0, 1]) at every level, exactly as the coder makes
     them; with `flips`, also of each image mirrored left-right (twice the data)."""
-    codec = check_codec(codec).eval()
+    ad = adapter(codec)
+    codec.eval()
     cache = LatentCache()
     for x in images:
         for xi in ([x, x.flip(-1)] if flips else [x]):
             y0 = codec.g_a(codec.pad(xi))
             for lv in range(codec.num_qualities):
-                q = torch.tensor([lv])
-                y = y0 * codec.gains.gain(q)
+                y = y0 * codec.gains.gain(torch.tensor([lv]))
                 z_hat, _ = codec.entropy_bottleneck(codec.h_a(y))
-                hyper = codec._hyper_int(z_hat)
-                mu = codec._offset(hyper, exact=True)
-                cache.symbols.append(torch.round(y - mu)[0].to(torch.int16))
-                cache.hyper.append(hyper[0].double().div(1 << 10).float())
+                cache.entries.append(ad.entry(codec, y, z_hat))
                 cache.levels.append(lv)
     return cache
 
 
 def y_bits(codec: CheckerboardGMM, symbols: Tensor, hyper: Tensor) -> Tensor:
-    """Bits of the latent [B] under the simulated integer networks: symbols [B, M, h, w]
+    """The gdn gmm's bits of y [B] under the simulated integer networks: symbols [B, M, h, w]
     (integers), hyper [B, 2M, h, w]. Anchors from the hyperprior alone, the others with the
     context over the decoded anchors, as the coder does."""
     mu = hyper[:, codec.M:]
@@ -96,28 +159,33 @@ def y_bits(codec: CheckerboardGMM, symbols: Tensor, hyper: Tensor) -> Tensor:
     return -torch.log2(lik).sum((1, 2, 3))
 
 
-def _batch(cache: LatentCache, idx: list[int], crop: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    """Random crop x crop windows (whole latent where smaller) of the chosen entries."""
-    syms, hyps = [], []
-    h = min(min(cache.symbols[i].shape[-2] for i in idx), crop)
-    w = min(min(cache.symbols[i].shape[-1] for i in idx), crop)
-    for i in idx:
-        s = cache.symbols[i]
-        r = int(torch.randint(0, s.shape[-2] - h + 1, (1,), generator=g))
-        c = int(torch.randint(0, s.shape[-1] - w + 1, (1,), generator=g))
-        syms.append(s[:, r:r + h, c:c + w])
-        hyps.append(cache.hyper[i][:, r:r + h, c:c + w])
-    return torch.stack(syms), torch.stack(hyps), torch.tensor([cache.levels[i] for i in idx])
+def _batch(cache: LatentCache, idx: list[int], crop: int, align: int, g: torch.Generator) -> tuple[dict[str, Tensor], Tensor]:
+    """Random crop x crop windows (offsets multiples of `align`; the whole latent where smaller)
+    of the chosen entries; tensors at 1/align resolution are cropped to match."""
+    first = [cache.entries[i][next(iter(cache.entries[i]))] for i in idx]
+    h = min(min(t.shape[-2] for t in first), crop) // align * align
+    w = min(min(t.shape[-1] for t in first), crop) // align * align
+    out: dict[str, list[Tensor]] = {}
+    for i, t0 in zip(idx, first):
+        r = int(torch.randint(0, (t0.shape[-2] - h) // align + 1, (1,), generator=g)) * align
+        c = int(torch.randint(0, (t0.shape[-1] - w) // align + 1, (1,), generator=g)) * align
+        for k, t in cache.entries[i].items():
+            f = t0.shape[-1] // t.shape[-1]  # 1 or align
+            out.setdefault(k, []).append(t[:, r // f:(r + h) // f, c // f:(c + w) // f])
+    return {k: torch.stack(v) for k, v in out.items()}, torch.tensor([cache.levels[i] for i in idx])
 
 
 @torch.no_grad()
-def level_rates(codec: CheckerboardGMM, cache: LatentCache) -> Tensor:
-    """Mean bits per latent element at each level [Q] over the whole cache."""
+def level_rates(codec: CheckerboardGMM | MambaIC, cache: LatentCache, exact: bool = True) -> Tensor:
+    """Mean bits per latent element of y at each level [Q] over the whole cache (exact: the
+    coder's parameters)."""
+    ad = adapter(codec)
     bits = torch.zeros(codec.num_qualities, dtype=torch.float64)
     count = torch.zeros(codec.num_qualities, dtype=torch.float64)
-    for s, hy, lv in zip(cache.symbols, cache.hyper, cache.levels):
-        bits[lv] += float(y_bits(codec, s[None], hy[None]))
-        count[lv] += s.numel()
+    for e, lv in zip(cache.entries, cache.levels):
+        batch = {k: v[None] for k, v in e.items()}
+        bits[lv] += float(ad.bits(codec, batch, exact=exact))
+        count[lv] += next(iter(e.values())).numel()
     return (bits / count.clamp_min(1)).float()
 
 
@@ -128,16 +196,17 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
-def finetune(codec: CheckerboardGMM, cache: LatentCache, *, cpu_budget_s: float, state: RunState,
+def finetune(codec: CheckerboardGMM | MambaIC, cache: LatentCache, *, cpu_budget_s: float, state: RunState,
              optimizer: torch.optim.Optimizer, weights: Tensor, lr: float, batch: int = 8, crop: int = 32,
              seed: int = 0, val: LatentCache | None = None, log_every: int = 200,
              on_save: Callable[[RunState], None] | None = None, save_every: int = 500,
              max_steps: int | None = None) -> RunState:
-    """Adam on the context and entropy-parameter networks until the run's CPU seconds reach
+    """Adam on the adapter's trained parts (`optimizer`'s) until the run's CPU seconds reach
     `cpu_budget_s`; the learning rate decays linearly from `lr` to 0 over the budget. The loss
     is the bits per latent element, each level weighted by `weights` (1 / its starting rate,
     so that every level's relative saving counts the same). `max_steps`: stop at this step
     count too (the schedule still follows the CPU budget)."""
+    ad = adapter(codec)
     codec.train()
     g = torch.Generator().manual_seed(seed + state.step)
     start_cpu = time.process_time() - state.cpu_seconds
@@ -148,8 +217,9 @@ def finetune(codec: CheckerboardGMM, cache: LatentCache, *, cpu_budget_s: float,
         for group in optimizer.param_groups:
             group["lr"] = lr * max(0.0, 1.0 - used / cpu_budget_s)
         idx = torch.randint(0, len(cache), (batch,), generator=g).tolist()
-        syms, hyps, lv = _batch(cache, idx, crop, g)
-        per_elem = y_bits(codec, syms, hyps) / syms[0].numel()
+        batch_t, lv = _batch(cache, idx, crop, ad.align, g)
+        first = next(iter(batch_t.values()))
+        per_elem = ad.bits(codec, batch_t) / first[0].numel()
         loss = (per_elem * weights[lv]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -157,16 +227,28 @@ def finetune(codec: CheckerboardGMM, cache: LatentCache, *, cpu_budget_s: float,
         state.step += 1
         state.cpu_seconds = time.process_time() - start_cpu
         if state.step % log_every == 0:
-            row = {"step": state.step, "cpu_s": round(state.cpu_seconds, 1), "loss": float(loss)}
+            row = {"step": state.step, "cpu_s": round(state.cpu_seconds, 1), "loss": float(loss.detach())}
             if val is not None:
                 row["val_bits_per_elem"] = [round(float(v), 5) for v in level_rates(codec.eval(), val)]
                 codec.train()
+            row["loss"] = round(row["loss"], 5)
             state.history.append(row)
             log.info("%s", row)
         if on_save is not None and state.step % save_every == 0:
             on_save(state)
     codec.eval()
     return state
+
+
+def take_transforms(codec: CheckerboardGMM | MambaIC, hyperprior: object) -> list[str]:
+    """Copy a trained hyperprior's parts into the codec, keeping its trained context model:
+    the gmm takes g_a, g_s, h_a, h_s, the prior and the gains (not ``init_from_hyperprior``,
+    which would restart its parameter network); the mambaic its ``init_from_hyperprior``."""
+    if isinstance(codec, CheckerboardGMM):
+        done = codec.copy_parts_from(hyperprior, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
+        codec.refresh_hash()
+        return done
+    return codec.init_from_hyperprior(hyperprior)
 
 
 def load_train_images(folder: Path, limit: int | None = None) -> list[Tensor]:
@@ -177,11 +259,11 @@ def load_train_images(folder: Path, limit: int | None = None) -> list[Tensor]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="a gmm checkpoint (name or path) with transform 'gdn'")
+    ap.add_argument("checkpoint", help="a gmm (transform 'gdn') or mambaic checkpoint, name or path")
     ap.add_argument("--out", required=True, help="the fine-tuned checkpoint (OUT.state: the resumable run)")
     ap.add_argument("--minutes", type=float, default=30.0, help="CPU minutes added by this invocation")
     ap.add_argument("--steps", type=int, default=None, help="stop after this many more steps")
-    ap.add_argument("--transforms-from", default=None, help="a hyperprior whose transforms the gmm takes first")
+    ap.add_argument("--transforms-from", default=None, help="a hyperprior whose parts the codec takes first")
     ap.add_argument("--train-dir", default=None)
     ap.add_argument("--val-images", type=int, default=4, help="training-folder images held out for the log")
     ap.add_argument("--images", type=int, default=None, help="use only the first N training images")
@@ -201,13 +283,14 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("training images not found: set NEUROCODEC_DATA or pass --train-dir")
     out = Path(args.out)
     state_path = out.with_name(out.name + ".state")
-    codec = check_codec(registry.load(args.checkpoint))
+    codec = registry.load(args.checkpoint)
+    ad = adapter(codec)
     if args.transforms_from:
-        done = codec.copy_parts_from(registry.load(args.transforms_from), ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
+        done = take_transforms(codec, registry.load(args.transforms_from))
         log.info("took %s from %s", done, args.transforms_from)
     for p in codec.parameters():
         p.requires_grad_(False)
-    params = [p for n in TRAINED for p in getattr(codec, n).parameters()]
+    params = [p for n in ad.trained for p in getattr(codec, n).parameters()]
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=args.lr)

@@ -1,5 +1,5 @@
-"""Entropy-model fine-tuning on cached latents: the rate it trains is the coder's, it lowers it,
-and it changes the files' sizes but never their reconstructions."""
+"""Entropy-model fine-tuning on cached latents: the rate it trains is the coder's, it lowers it;
+for the gmm it changes the files' sizes but never their reconstructions."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def test_cached_rate_is_the_coders(photo):
     codec = _small_gmm()
     x = photo[..., :128, :192]
     cache = ef.build_cache(codec, [x], flips=False)
-    assert len(cache) == 3 and cache.symbols[0].dtype == torch.int16
+    assert len(cache) == 3 and cache.entries[0]["symbols"].dtype == torch.int16
     for lv in range(3):
         with torch.no_grad():
-            sim = float(ef.y_bits(codec, cache.symbols[lv][None], cache.hyper[lv][None]))
+            sim = float(ef.y_bits(codec, cache.entries[lv]["symbols"][None], cache.entries[lv]["hyper"][None]))
         with torch.no_grad():
             exact = float(-torch.log2(codec(codec.pad(x), torch.tensor([lv]))["likelihoods"]["y"]).sum())
         assert sim == pytest.approx(exact, rel=0.01)
@@ -52,8 +52,8 @@ def test_finetuning_lowers_the_rate_and_keeps_every_reconstruction(photo):
     before = [codec.compress(held_out, q) for q in (1, 2, 3)]
     train = ef.build_cache(codec, _crops(photo, 6))
     start = ef.level_rates(codec, train)
-    params = [p for n in ef.TRAINED for p in getattr(codec, n).parameters()]
-    frozen = {n: p.detach().clone() for n, p in codec.named_parameters() if not n.startswith(ef.TRAINED)}
+    params = [p for n in ef.GmmRate.trained for p in getattr(codec, n).parameters()]
+    frozen = {n: p.detach().clone() for n, p in codec.named_parameters() if not n.startswith(ef.GmmRate.trained)}
     opt = torch.optim.Adam(params, lr=3e-3)
     state = ef.finetune(codec, train, cpu_budget_s=1e9, state=ef.RunState(), optimizer=opt,
                         weights=1.0 / start, lr=3e-3, batch=4, crop=8, max_steps=40)
@@ -72,11 +72,45 @@ def test_finetuning_lowers_the_rate_and_keeps_every_reconstruction(photo):
         assert torch.equal(codec.decompress(bitstream.loads(bitstream.dumps(payload))), x_hat)
 
 
-def test_only_a_gdn_gmm_is_accepted():
+def test_mambaic_rates_are_the_coders_and_finetuning_lowers_them(photo):
+    from tests.codecs.conftest import unzero
+
+    torch.manual_seed(0)
+    codec = registry.build("mambaic", N=16, M=24, qualities=3, slices=3, state=2, context=8, agg=16, window=4).eval()
+    unzero(codec)
+    with torch.no_grad():
+        codec.g_a[-1].weight.mul_(10)
+    codec.refresh_hash()
+    x = photo[..., :128, :192]
+    cache = ef.build_cache(codec, [x], flips=False)
+    exact = ef.level_rates(codec, cache)
+    pixels_y = 24 * 8 * 12
+    for lv in range(3):  # the log's exact rate is the eval-mode codec's
+        with torch.no_grad():
+            lik = codec(codec.pad(x), torch.tensor([lv]))["likelihoods"]["y"]
+        assert float(exact[lv]) * pixels_y == pytest.approx(float(-torch.log2(lik).sum()), rel=1e-5)
+    train = ef.build_cache(codec, _crops(photo, 6))
+    start = ef.level_rates(codec, train)
+    frozen = {n: p.detach().clone() for n, p in codec.named_parameters() if not n.startswith(ef.MambaICRate.trained)}
+    params = [p for n in ef.MambaICRate.trained for p in getattr(codec, n).parameters()]
+    opt = torch.optim.Adam(params, lr=3e-3)
+    ef.finetune(codec, train, cpu_budget_s=1e9, state=ef.RunState(), optimizer=opt, weights=1.0 / start, lr=3e-3,
+                batch=4, crop=8, max_steps=30)
+    end = ef.level_rates(codec, train)
+    assert (end < 0.97 * start).all(), (start, end)
+    for n, p in codec.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]), n
+    codec.update()
+    payload, x_hat = codec.compress(x, 3)
+    assert torch.equal(codec.decompress(bitstream.loads(bitstream.dumps(payload))), x_hat)
+
+
+def test_only_a_gdn_gmm_or_a_mambaic_is_accepted():
     with pytest.raises(InputError, match="gdn"):
-        ef.check_codec(registry.build("gmm", N=16, M=24, K=3, qualities=3))
+        ef.adapter(registry.build("gmm", N=16, M=24, K=3, qualities=3))
     with pytest.raises(InputError, match="gdn"):
-        ef.check_codec(registry.build("hyperprior", N=16, M=24, qualities=3))
+        ef.adapter(registry.build("hyperprior", N=16, M=24, qualities=3))
 
 
 def test_command_line_saves_and_resumes(tmp_path, photo):
