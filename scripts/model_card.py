@@ -121,7 +121,9 @@ def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--checkpoint", required=True, help="Lightning .ckpt from neurocodec-train")
+    ap.add_argument("--checkpoint", required=True, help="Lightning .ckpt from neurocodec-train, or a codec .pt (then give --last-steps)")
+    ap.add_argument("--last-steps", type=int, default=None,
+                    help="steps of the last stage, for a checkpoint that does not record them (e.g. entropy_finetune's)")
     ap.add_argument("--config", required=True, help="the training config used")
     ap.add_argument("--results", default="results/kodak")
     ap.add_argument("--notes", default="")
@@ -188,7 +190,10 @@ def main() -> None:
     for st in filter(None, args.stages.split(";")):
         steps_s, hours_s, desc = st.split(":", 2)
         stages.append({"steps": int(steps_s), "wall_time_hours": float(hours_s), "how": desc})
-    stages.append({"steps": int(raw.get("global_step", -1)), "wall_time_hours": round(wall_h, 2), "how": f"neurocodec-train fit --config {args.config} ({ckpt_path})"})
+    steps = args.last_steps if args.last_steps is not None else raw.get("global_step")
+    if steps is None:
+        raise InputError(f"{ckpt_path} does not record its steps: give --last-steps")
+    stages.append({"steps": int(steps), "wall_time_hours": round(wall_h, 2), "how": f"neurocodec-train fit --config {args.config} ({ckpt_path})"})
 
     eval_out = Path(args.eval_out or args.results)
     if not args.skip_eval:
