@@ -121,7 +121,7 @@ def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--checkpoint", required=True, help="Lightning .ckpt from neurocodec-train, or a codec .pt (then give --last-steps)")
+    ap.add_argument("--checkpoint", required=True, help="Lightning .ckpt from neurocodec-train, or a codec .pt (then give --last-steps and --hours)")
     ap.add_argument("--last-steps", type=int, default=None,
                     help="steps of the last stage, for a checkpoint that does not record them (e.g. entropy_finetune's)")
     ap.add_argument("--config", required=True, help="the training config used")
@@ -176,13 +176,18 @@ def main() -> None:
 
     ckpt_path = Path(args.checkpoint)
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    lightning = "global_step" in raw  # a neurocodec-train checkpoint, not a codec .pt
+    if not lightning and (args.last_steps is None or args.hours is None):
+        raise InputError(f"{ckpt_path} is not a training checkpoint: give --last-steps and --hours")
     codec = registry.load(ckpt_path)
     dest = Path(args.dest)
     out = registry.save_checkpoint(codec, dest / f"{args.name}.pt", update_quantiles=True, half=True)
     codec = registry.load(out)  # exactly what ships
-    run_dir = ckpt_path.parent.parent
-    started = min(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
-    wall_h = (ckpt_path.stat().st_mtime - started) / 3600 if args.hours is None else args.hours
+    if args.hours is None:  # the run folder's age at the checkpoint
+        started = min(p.stat().st_mtime for p in ckpt_path.parent.parent.rglob("*") if p.is_file())
+        wall_h = (ckpt_path.stat().st_mtime - started) / 3600
+    else:
+        wall_h = args.hours
 
     stages = []
     if args.previous_card:
@@ -190,10 +195,9 @@ def main() -> None:
     for st in filter(None, args.stages.split(";")):
         steps_s, hours_s, desc = st.split(":", 2)
         stages.append({"steps": int(steps_s), "wall_time_hours": float(hours_s), "how": desc})
-    steps = args.last_steps if args.last_steps is not None else raw.get("global_step")
-    if steps is None:
-        raise InputError(f"{ckpt_path} does not record its steps: give --last-steps")
-    stages.append({"steps": int(steps), "wall_time_hours": round(wall_h, 2), "how": f"neurocodec-train fit --config {args.config} ({ckpt_path})"})
+    steps = args.last_steps if args.last_steps is not None else raw["global_step"]
+    how = f"neurocodec-train fit --config {args.config}" if lightning else args.config
+    stages.append({"steps": int(steps), "wall_time_hours": round(wall_h, 2), "how": f"{how} ({ckpt_path})"})
 
     eval_out = Path(args.eval_out or args.results)
     if not args.skip_eval:
