@@ -28,9 +28,16 @@ def kodak_tensors(limit: int | None = None) -> list:
     """The first `limit` Kodak images (all when None) as [1, 3, H, W] float tensors in [0, 1],
     for the scripts that measure on a Kodak subset. InputError when Kodak is not found."""
     from neurocodec.errors import InputError
-    from neurocodec.io.images import list_images, load_image, to_tensor
 
     kodak = data_path("kodak")
     if kodak is None:
         raise InputError("Kodak not found: set NEUROCODEC_DATA (see README)")
-    return [to_tensor(load_image(p)) for p in list_images(kodak)[:limit]]
+    return folder_tensors(kodak, limit)
+
+
+def folder_tensors(folder: Path, limit: int | None = None) -> list:
+    """The first `limit` images of a folder (all when None, in list_images' order) as
+    [1, 3, H, W] float tensors in [0, 1]."""
+    from neurocodec.io.images import list_images, load_image, to_tensor
+
+    return [to_tensor(load_image(p)) for p in list_images(folder)[:limit]]

@@ -47,12 +47,13 @@ from torch import Tensor
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.gmm import CheckerboardGMM, anchor_mask
 from neurocodec.codecs.image.mambaic import MambaIC
+from neurocodec.data import data_path, folder_tensors
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.layers import quantize_train
-from neurocodec.data import data_path
 from neurocodec.errors import InputError
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class LatentCache:
@@ -176,15 +177,15 @@ def _batch(cache: LatentCache, idx: list[int], crop: int, align: int, g: torch.G
 
 
 @torch.no_grad()
-def level_rates(codec: CheckerboardGMM | MambaIC, cache: LatentCache, exact: bool = True) -> Tensor:
-    """Mean bits per latent element of y at each level [Q] over the whole cache (exact: the
-    coder's parameters)."""
+def level_rates(codec: CheckerboardGMM | MambaIC, cache: LatentCache) -> Tensor:
+    """Mean bits per latent element of y at each level [Q] over the whole cache, with the
+    coder's parameters."""
     ad = adapter(codec)
     bits = torch.zeros(codec.num_qualities, dtype=torch.float64)
     count = torch.zeros(codec.num_qualities, dtype=torch.float64)
     for e, lv in zip(cache.entries, cache.levels):
         batch = {k: v[None] for k, v in e.items()}
-        bits[lv] += float(ad.bits(codec, batch, exact=exact))
+        bits[lv] += float(ad.bits(codec, batch, exact=True))
         count[lv] += next(iter(e.values())).numel()
     return (bits / count.clamp_min(1)).float()
 
@@ -251,12 +252,6 @@ def take_transforms(codec: CheckerboardGMM | MambaIC, hyperprior: object) -> lis
     return codec.init_from_hyperprior(hyperprior)
 
 
-def load_train_images(folder: Path, limit: int | None = None) -> list[Tensor]:
-    from neurocodec.io.images import list_images, load_image, to_tensor
-
-    return [to_tensor(load_image(p)) for p in list_images(folder)[:limit]]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", help="a gmm (transform 'gdn') or mambaic checkpoint, name or path")
@@ -303,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("resumed %s at step %d (%.0f CPU s)", state_path, state.step, state.cpu_seconds)
 
     t0 = time.process_time()
-    images = load_train_images(folder, args.images)
+    images = folder_tensors(folder, args.images)
     if len(images) <= args.val_images:
         raise InputError(f"need more than {args.val_images} training images, found {len(images)}")
     train = build_cache(codec, images[:len(images) - args.val_images])
