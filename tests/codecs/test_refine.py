@@ -44,8 +44,7 @@ def test_refinement_lowers_the_cost_on_a_photo(name, photo):
     r = codec.last_refinement
     # a real gain in 40 steps on a 128x192 crop: at least 0.5 % lower lambda*D + R (measured:
     # hyperprior 8c2c95dc 5.3 %, shallow-2l 980cb88f 0.6 % (44f3a9f7: 0.9 %); on 4 Kodak images
-    # 100 steps are -8.3 % and -2.5 % BD-rate, in their cards' kodak_refined (the shallow-2l's
-    # measured on 44f3a9f7: kodak_refined_previous_weights))
+    # 100 steps are -8.3 % and -2.3 % BD-rate, in their cards' kodak_refined)
     assert r.cost_best < 0.995 * r.cost_start, r
 
 
