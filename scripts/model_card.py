@@ -106,6 +106,14 @@ def refined_points(name: str, folder: Path) -> dict:
     return out
 
 
+def stage_how(config: str, lightning: bool) -> str:
+    """The command of the last stage: a Lightning checkpoint trained from a YAML config (the
+    first word of --config) was made by ``neurocodec-train fit --config``; otherwise --config
+    already names the command (``scripts/train_continue.py ...``, ``python -m ...``)."""
+    first = config.split(maxsplit=1)[0] if config.strip() else ""
+    return f"neurocodec-train fit --config {config}" if lightning and first.endswith((".yaml", ".yml")) else config
+
+
 def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001 - any JSON value
     """Set one entry (a key path) of the shipped card checkpoints/NAME.json, and print it."""
     card_path = registry.CHECKPOINT_DIR / f"{name}.json"
@@ -196,8 +204,8 @@ def main() -> None:
         steps_s, hours_s, desc = st.split(":", 2)
         stages.append({"steps": int(steps_s), "wall_time_hours": float(hours_s), "how": desc})
     steps = args.last_steps if args.last_steps is not None else raw["global_step"]
-    how = f"neurocodec-train fit --config {args.config}" if lightning else args.config
-    stages.append({"steps": int(steps), "wall_time_hours": round(wall_h, 2), "how": f"{how} ({ckpt_path})"})
+    stages.append({"steps": int(steps), "wall_time_hours": round(wall_h, 2),
+                   "how": f"{stage_how(args.config, lightning)} ({ckpt_path})"})
 
     eval_out = Path(args.eval_out or args.results)
     if not args.skip_eval:
