@@ -114,6 +114,16 @@ def stage_how(config: str, lightning: bool) -> str:
     return f"neurocodec-train fit --config {config}" if lightning and first.endswith((".yaml", ".yml")) else config
 
 
+def run_hours(raw: dict, ckpt_path: Path) -> float:
+    """Wall-clock hours of the run behind a Lightning checkpoint: its own clock
+    (``wall_seconds``, summed over resumes) when it has one; for older checkpoints the run
+    folder's age at the checkpoint, which a later resume of the same folder would shorten."""
+    if raw.get("wall_seconds"):
+        return float(raw["wall_seconds"]) / 3600
+    started = min(p.stat().st_mtime for p in ckpt_path.parent.parent.rglob("*") if p.is_file())
+    return (ckpt_path.stat().st_mtime - started) / 3600
+
+
 def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001 - any JSON value
     """Set one entry (a key path) of the shipped card checkpoints/NAME.json, and print it."""
     card_path = registry.CHECKPOINT_DIR / f"{name}.json"
@@ -143,7 +153,7 @@ def main() -> None:
                     help="Kodak images for the file-vs-estimated-rate check (a slow decoder: fewer)")
     ap.add_argument("--published", default="", help="published context (cited, not measured here)")
     ap.add_argument("--hours", type=float, default=None,
-                    help="wall time of the last stage when the run was resumed across run folders (default: from the folder)")
+                    help="wall time of the last stage in hours (default: the checkpoint's wall_seconds, else the run folder's age)")
     ap.add_argument("--update-refined", action="store_true",
                     help="only add the refined RD points of --refine-results to the existing card")
     ap.add_argument("--update-ceiling", action="store_true",
@@ -191,11 +201,7 @@ def main() -> None:
     dest = Path(args.dest)
     out = registry.save_checkpoint(codec, dest / f"{args.name}.pt", update_quantiles=True, half=True)
     codec = registry.load(out)  # exactly what ships
-    if args.hours is None:  # the run folder's age at the checkpoint
-        started = min(p.stat().st_mtime for p in ckpt_path.parent.parent.rglob("*") if p.is_file())
-        wall_h = (ckpt_path.stat().st_mtime - started) / 3600
-    else:
-        wall_h = args.hours
+    wall_h = args.hours if args.hours is not None else run_hours(raw, ckpt_path)
 
     stages = []
     if args.previous_card:

@@ -1,8 +1,9 @@
-"""scripts/model_card.py: a stage's command is written as it was run."""
+"""scripts/model_card.py: a stage's command is written as it was run, with its run's hours."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,3 +22,17 @@ def test_stage_command():
     ft = "python -m neurocodec.train.entropy_finetune gmm --minutes 40"
     assert mc.stage_how(ft, lightning=False) == ft
     assert mc.stage_how(yaml, lightning=False) == yaml
+
+
+def test_run_hours(tmp_path):
+    ckpt = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    # the checkpoint's own clock wins over file times (a later resume rewrites the folder's files)
+    assert mc.run_hours({"wall_seconds": 4896.6}, ckpt) == 4896.6 / 3600
+    # an older checkpoint without a clock: the folder's age at the checkpoint
+    log = tmp_path / "version_0" / "hparams.yaml"
+    log.write_text("a: 1")
+    os.utime(log, (1000.0, 1000.0))
+    os.utime(ckpt, (1000.0 + 7200, 1000.0 + 7200))
+    assert mc.run_hours({}, ckpt) == 2.0
