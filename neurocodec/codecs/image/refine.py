@@ -72,11 +72,13 @@ def real_cost(codec, sections: dict[str, bytes], y_hat: Tensor, x: Tensor, q: Te
 
 
 def refine(codec, x: Tensor, q: Tensor, size: tuple[int, int], steps: int, lr: float = 5e-3,  # noqa: ANN001
-           seconds: float | None = None, seed: int = 0, eval_every: int = 10) -> tuple[dict[str, bytes], Tensor, RefineResult]:
+           seconds: float | None = None, seed: int = 0, eval_every: int = 10,
+           tau_end: float = TAU_END) -> tuple[dict[str, bytes], Tensor, RefineResult]:
     """Code the padded image x [1, 3, H, W] of real `size` with SGA-refined latents.
 
     Returns (sections, y_hat, result) for the best iterate by real cost. `seconds` bounds the
-    wall time (the best iterate so far is returned)."""
+    wall time (the best iterate so far is returned); `tau_end` is the temperature of the last
+    step (from TAU_START, geometrically)."""
     t0 = time.perf_counter()
     with torch.no_grad():
         latents = codec.analyze(x, q)
@@ -95,7 +97,7 @@ def refine(codec, x: Tensor, q: Tensor, size: tuple[int, int], steps: int, lr: f
     codec.eval()
     try:
         for step in range(1, steps + 1):
-            tau = TAU_START * (TAU_END / TAU_START) ** ((step - 1) / max(steps - 1, 1))
+            tau = TAU_START * (tau_end / TAU_START) ** ((step - 1) / max(steps - 1, 1))
             x_hat, bits = codec.relaxed(params, q, tau, gen)
             loss = lam * 255.0**2 * F.mse_loss(x_hat[..., :h, :w], x[..., :h, :w]) + bits / (h * w)
             opt.zero_grad()
