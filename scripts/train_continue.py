@@ -2,12 +2,15 @@
 
     python scripts/train_continue.py hyperprior [--minutes 60] [--clock cpu|wall] [--threads 2]
         [--runs runs/continue] [--accelerator cpu] [--batch-size 8] [--patch-size 128]
-        [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt]
+        [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt] [--start W.pt] [--parts-from B]
 
 The run lives in <runs>/<name>/version_0 (ignored by git). When its last checkpoint exists the
 run resumes from it (optimiser, step and time used included) and its budget grows by
 --minutes; when it does not (a fresh machine, or runs/ deleted), it starts from the shipped
-weights checkpoints/<name>.pt (``init_from``) with a budget of --minutes. The learning rate
+weights checkpoints/<name>.pt (or --start; ``init_from``) with a budget of --minutes;
+--parts-from B first moves B's matching parts into those weights (the codec's
+``init_from_hyperprior``, e.g. a mambaic's context onto a newer gmm's transforms) and saves the
+result as <runs>/<name>-start.pt, the run's recorded starting point. The learning rate
 follows the recipe below over the budget, so each extension is a warm restart that decays to
 zero again. At the end the weights are exported (--export, default <runs>/<name>.pt); measure
 them with scripts/model_card.py before shipping.
@@ -18,6 +21,7 @@ The recipe is the winner of scripts/recipe_study.py (results/recipe/study.json).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -62,7 +66,10 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
         used = float(ck.get("cpu_seconds" if args.clock == "cpu" else "wall_seconds", 0.0))
     model = {**extra, **RECIPE, budget_key: used + 60 * args.minutes}
     if not last.exists():
-        model["init_from"] = str(Path(args.start or ROOT / "checkpoints" / f"{args.name}.pt").resolve())
+        start = Path(args.start or ROOT / "checkpoints" / f"{args.name}.pt").resolve()
+        if args.parts_from:
+            start = start_from_parts(start, args.parts_from, runs / f"{args.name}-start.pt")
+        model["init_from"] = str(start)
     for kv in args.set:
         k, _, v = kv.partition("=")
         model[k] = _value(v)
@@ -91,6 +98,23 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     if last.exists():
         cmd += ["--ckpt_path", str(last)]
     return cmd, last
+
+
+def start_from_parts(weights: Path, parts_from: str, out: Path) -> Path:
+    """Load `weights`, move in the matching parts of `parts_from` (a codec name or path) with
+    the codec's ``init_from_hyperprior``, and save the result at `out`; refuses when nothing
+    matched (the run would silently start from `weights` alone)."""
+    from neurocodec.codecs import registry
+    from neurocodec.errors import ModelMismatchError
+
+    codec = registry.load(weights)
+    if not hasattr(codec, "init_from_hyperprior"):
+        raise ModelMismatchError(f"{codec.name} cannot take another codec's parts (--parts-from)")
+    moved = codec.init_from_hyperprior(registry.load(parts_from))
+    if not moved:
+        raise ModelMismatchError(f"no part of {parts_from} matches {weights} ({codec.name})")
+    logging.getLogger(__name__).info("moved %s of %s into %s", ", ".join(moved), parts_from, weights)
+    return registry.save_checkpoint(codec, out)
 
 
 def newest_last(folder: Path) -> Path:
@@ -122,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", default="runs/continue")
     ap.add_argument("--start", default=None, help="weights of a fresh run (default checkpoints/NAME.pt)")
+    ap.add_argument("--parts-from", default=None, metavar="B",
+                    help="a fresh run: move B's matching parts (a codec name or path) into the start weights first")
     ap.add_argument("--accelerator", default="cpu")
     ap.add_argument("--devices", default=1, type=_value)
     ap.add_argument("--batch-size", type=int, default=None)

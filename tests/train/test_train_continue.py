@@ -56,3 +56,30 @@ def test_start_from_shipped_then_resume(tmp_path, capsys):
     os.utime(last, (1, 1))
     assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
     assert f"--ckpt_path {newer}" in capsys.readouterr().out
+
+
+def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
+    """--parts-from B: the fresh run starts from the shipped weights with B's matching parts moved
+    in, saved as <runs>/<name>-start.pt and recorded as init_from; a codec that takes no parts
+    is refused."""
+    import pytest
+    import yaml
+
+    from neurocodec.errors import ModelMismatchError
+
+    mambaic, hyperprior = shipped("mambaic"), shipped("hyperprior")
+    runs = tmp_path / "runs"
+    assert train_continue.main(["mambaic", "--runs", str(runs), "--parts-from", "hyperprior", "--dry-run"]) == 0
+    assert "--ckpt_path" not in capsys.readouterr().out
+    start = runs / "mambaic-start.pt"
+    overlay = yaml.safe_load((runs / "mambaic.yaml").read_text())
+    assert overlay["model"]["init_args"]["init_from"] == str(start.resolve())
+    moved = registry.load(start)
+    for name in ("g_a", "g_s", "entropy_bottleneck", "gains"):  # the hyperprior's ...
+        for k, v in getattr(hyperprior, name).state_dict().items():
+            assert torch.equal(getattr(moved, name).state_dict()[k], v), (name, k)
+    for k, v in mambaic.spatial_context.state_dict().items():  # ... around the mambaic's context
+        assert torch.equal(moved.spatial_context.state_dict()[k], v), k
+    assert moved.weights_hash() not in (mambaic.weights_hash(), hyperprior.weights_hash())
+    with pytest.raises(ModelMismatchError):
+        train_continue.main(["hyperprior", "--runs", str(tmp_path / "r2"), "--parts-from", "gmm", "--dry-run"])
