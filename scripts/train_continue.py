@@ -11,8 +11,8 @@ weights checkpoints/<name>.pt (or --start; ``init_from``) with a budget of --min
 --parts-from B first moves B's matching parts into those weights (the codec's
 ``init_from_hyperprior``, e.g. a mambaic's context onto a newer gmm's transforms) and saves the
 result as <runs>/<name>-start.pt, the run's recorded starting point. The learning rate
-follows the recipe below over the budget, so each extension is a warm restart that decays to
-zero again. At the end the weights are exported (--export, default <runs>/<name>.pt); measure
+follows the recipe below over the whole budget, so each extension is a warm restart from
+lr x minutes / budget that decays to zero again (a new --runs folder starts at lr). At the end the weights are exported (--export, default <runs>/<name>.pt); measure
 them with scripts/model_card.py before shipping.
 
 The recipe is the winner of scripts/recipe_study.py (results/recipe/study.json).
