@@ -11,9 +11,10 @@ weights checkpoints/<name>.pt (or --start; ``init_from``) with a budget of --min
 --parts-from B first moves B's matching parts into those weights (the codec's
 ``init_from_hyperprior``, e.g. a mambaic's context onto a newer gmm's transforms) and saves the
 result as <runs>/<name>-start.pt, the run's recorded starting point. The learning rate
-follows the recipe below over the whole budget, so each extension is a warm restart from
-lr x minutes / budget that decays to zero again (a new --runs folder starts at lr). At the end the weights are exported (--export, default <runs>/<name>.pt); measure
-them with scripts/model_card.py before shipping.
+follows the recipe below over the whole budget, so each extension is a warm restart from about
+lr x minutes / budget that decays to zero again (a new --runs folder starts at lr). At the end
+the weights are exported (--export, default <runs>/<name>.pt); measure them with
+scripts/model_card.py before shipping.
 
 The recipe is the winner of scripts/recipe_study.py (results/recipe/study.json).
 """
@@ -21,7 +22,6 @@ The recipe is the winner of scripts/recipe_study.py (results/recipe/study.json).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 import sys
@@ -113,7 +113,7 @@ def start_from_parts(weights: Path, parts_from: str, out: Path) -> Path:
     moved = codec.init_from_hyperprior(registry.load(parts_from))
     if not moved:
         raise ModelMismatchError(f"no part of {parts_from} matches {weights} ({codec.name})")
-    logging.getLogger(__name__).info("moved %s of %s into %s", ", ".join(moved), parts_from, weights)
+    sys.stderr.write(f"moved {', '.join(moved)} of {parts_from} into {weights}: {out}\n")
     return registry.save_checkpoint(codec, out)
 
 

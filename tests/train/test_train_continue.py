@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
+import yaml
 
 from neurocodec.codecs import registry
+from neurocodec.errors import ModelMismatchError
 from tests.codecs.conftest import shipped
 from tests.train.test_train_cli import _photos
 
@@ -62,15 +65,11 @@ def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
     """--parts-from B: the fresh run starts from the shipped weights with B's matching parts moved
     in, saved as <runs>/<name>-start.pt and recorded as init_from; a codec that takes no parts
     is refused."""
-    import pytest
-    import yaml
-
-    from neurocodec.errors import ModelMismatchError
-
     mambaic, hyperprior = shipped("mambaic"), shipped("hyperprior")
     runs = tmp_path / "runs"
     assert train_continue.main(["mambaic", "--runs", str(runs), "--parts-from", "hyperprior", "--dry-run"]) == 0
-    assert "--ckpt_path" not in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "--ckpt_path" not in out.out and "moved g_a, g_s" in out.err
     start = runs / "mambaic-start.pt"
     overlay = yaml.safe_load((runs / "mambaic.yaml").read_text())
     assert overlay["model"]["init_args"]["init_from"] == str(start.resolve())
