@@ -2,7 +2,7 @@
 
     python scripts/train_continue.py hyperprior [--minutes 60] [--clock cpu|wall] [--threads 2]
         [--runs runs/continue] [--accelerator cpu] [--batch-size 8] [--patch-size 128]
-        [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt] [--start W.pt] [--parts-from B]
+        [--precision 32-true|bf16-mixed] [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt] [--start W.pt] [--parts-from B]
 
 The run lives in <runs>/<name>/version_0 (ignored by git). When its last checkpoint exists the
 run resumes from it (optimiser, step and time used included) and its budget grows by
@@ -84,6 +84,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
         data["val_dir"] = str(Path(args.val_dir).resolve())
     overlay = {
         "trainer": {"max_steps": 10_000_000, "accelerator": args.accelerator, "devices": args.devices,
+                    "precision": args.precision,
                     "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                "init_args": {"save_dir": str(runs), "name": args.name, "version": 0}},
                     "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a fresh run: move B's matching parts (a codec name or path) into the start weights first")
     ap.add_argument("--accelerator", default="cpu")
     ap.add_argument("--devices", default=1, type=_value)
+    ap.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed"),
+                    help="bf16-mixed: transforms in bfloat16 under autocast (AMX/AVX-512 CPUs, GPUs); the rate "
+                         "stays in float32 (neurocodec.nn.precision)")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--patch-size", type=int, default=None)
     ap.add_argument("--train-dir", default=None)

@@ -22,6 +22,7 @@ from neurocodec.entropy.coder import decode, encode
 from neurocodec.entropy.integer_nets import means_of_q8
 from neurocodec.entropy.models import Family, MixtureModel, ParametricModel, TableModel
 from neurocodec.nn.bounds import LowerBound
+from neurocodec.nn.precision import full_precision, widen
 from neurocodec.nn.factorized import FactorizedDensity
 
 Quantization = Literal["noise", "ste"]
@@ -30,7 +31,8 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 def quantize_train(y: Tensor, mode: Quantization, offset: Tensor | float = 0.0) -> Tensor:
     """Training-time quantisation proxy: y + U(-1/2, 1/2), or round(y - offset) + offset with a
-    straight-through gradient."""
+    straight-through gradient; in float32 (a bfloat16 latent's spacing can exceed the noise)."""
+    y = widen(y)
     if mode == "noise":
         return y + torch.empty_like(y).uniform_(-0.5, 0.5)
     if mode == "ste":
@@ -51,9 +53,11 @@ def family_cdf(family: Family, t: Tensor) -> Tensor:
 
 def bin_likelihood(family: Family, y: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
     """P(y - 1/2 < Y < y + 1/2) for Y ~ family(mean, scale), computed on the lower tail side
-    (|y - mean|) for precision."""
-    d = (y - mean).abs()
-    return family_cdf(family, (0.5 - d) / scale) - family_cdf(family, (-0.5 - d) / scale)
+    (|y - mean|) for precision; in float32 under autocast too."""
+    with full_precision(y):
+        d = (widen(y) - widen(mean)).abs()
+        scale = widen(scale)
+        return family_cdf(family, (0.5 - d) / scale) - family_cdf(family, (-0.5 - d) / scale)
 
 
 class _TableBuffers(nn.Module):

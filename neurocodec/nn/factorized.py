@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neurocodec.nn.bounds import LowerBound
+from neurocodec.nn.precision import full_precision, widen
 
 
 class FactorizedDensity(nn.Module):
@@ -72,17 +73,19 @@ class FactorizedDensity(nn.Module):
         return self.quantiles[:, :, 1:2]
 
     def _logits_cumulative(self, x: Tensor, stop_gradient: bool) -> Tensor:
-        """c(x) for x [C, 1, N] (one row of points per channel) -> [C, 1, N]."""
-        out = x
-        for i, matrix in enumerate(self.matrices):
-            m, b = matrix, self.biases[i]
-            if stop_gradient:
-                m, b = m.detach(), b.detach()
-            out = torch.matmul(F.softplus(m), out) + b
-            if i < len(self.factors):
-                f = self.factors[i].detach() if stop_gradient else self.factors[i]
-                out = out + torch.tanh(f) * torch.tanh(out)
-        return out
+        """c(x) for x [C, 1, N] (one row of points per channel) -> [C, 1, N], in float32 (autocast
+        off: its sigmoid differences are the rate)."""
+        with full_precision(x):
+            out = widen(x)
+            for i, matrix in enumerate(self.matrices):
+                m, b = matrix, self.biases[i]
+                if stop_gradient:
+                    m, b = m.detach(), b.detach()
+                out = torch.matmul(F.softplus(m), out) + b
+                if i < len(self.factors):
+                    f = self.factors[i].detach() if stop_gradient else self.factors[i]
+                    out = out + torch.tanh(f) * torch.tanh(out)
+            return out
 
     def _likelihood(self, x: Tensor, stop_gradient: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """(P(bin of x), c(x - 1/2), c(x + 1/2)) for x [C, 1, N]."""
@@ -98,6 +101,7 @@ class FactorizedDensity(nn.Module):
         """y [B, C, ...] -> (y + uniform noise in training, else y rounded around the median;
         the likelihood of each element)."""
         training = self.training if training is None else training
+        y = widen(y)  # noise and rounding in float32 under autocast too
         c = y.shape[1]
         perm = (1, 0, *range(2, y.dim()))
         v = y.permute(*perm).contiguous()

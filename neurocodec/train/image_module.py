@@ -15,6 +15,7 @@ from pytorch_msssim import ms_ssim
 
 from neurocodec.codecs import registry
 from neurocodec.codecs.image.base import ImageCodec
+from neurocodec.nn.precision import widen
 
 
 class ImageCodecModule(L.LightningModule):
@@ -118,6 +119,7 @@ class ImageCodecModule(L.LightningModule):
             self, [f"codec.{n}" for n, _ in self.codec.named_parameters() if n.endswith("quantiles")])
 
     def _distortion(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        x_hat = widen(x_hat)  # a bf16-mixed synthesis' output: the loss in float32
         if self.hparams.distortion == "mse":
             return 255.0**2 * F.mse_loss(x_hat, x, reduction="none").flatten(1).mean(1)
         return 1.0 - ms_ssim(x_hat.clamp(0, 1), x, data_range=1.0, size_average=False)
@@ -279,4 +281,4 @@ class ImageCodecModule(L.LightningModule):
 
 def _psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of images in [0, 1] (x_hat clamped), over the whole batch."""
-    return -10 * torch.log10(F.mse_loss(x_hat.clamp(0, 1), x))
+    return -10 * torch.log10(F.mse_loss(widen(x_hat).clamp(0, 1), x))

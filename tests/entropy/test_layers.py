@@ -120,3 +120,31 @@ def test_training_mode_drops_stale_tables():
     assert not codec.entropy_bottleneck.tables_ready
     codec.eval().update()
     assert codec.entropy_bottleneck.tables_ready
+
+
+def test_rates_stay_float32_under_bf16_autocast():
+    """bf16-mixed training: the layers widen bfloat16 inputs and compute noise, rounding and
+    likelihoods in float32 with autocast off, so the rate equals the float32 computation on the
+    same (bfloat16-valued) inputs exactly; without the guard the factorised density's
+    sigmoid differences would be bfloat16 (steps of 2^-9)."""
+    g = torch.Generator().manual_seed(3)
+    y = (torch.randn(2, 8, 6, 5, generator=g) * 20).bfloat16()
+    scales = torch.exp(torch.empty(y.shape).uniform_(-1, 3, generator=g)).bfloat16()
+    means = torch.randn(y.shape, generator=g).bfloat16()
+    gc = GaussianConditional(Family.GAUSSIAN).train()
+    eb = EntropyBottleneck(8).train()
+    gmm = GaussianMixtureConditional(k=3).train()
+    w = torch.softmax(torch.randn(*y.shape, 3, generator=g), -1).bfloat16()
+    mix = (means[..., None] + torch.arange(3.0), scales[..., None].expand(*y.shape, 3), w)
+    for layer, args in ((gc, (scales, means)), (eb, ()), (gmm, mix)):
+        layer.quantization = "ste"  # deterministic, so both passes see the same y_hat
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y_hat, lik = layer(y, *args)
+        y_ref, lik_ref = layer(y.float(), *(a.float() for a in args))
+        assert y_hat.dtype == lik.dtype == torch.float32
+        assert torch.equal(y_hat, y_ref) and torch.equal(lik, lik_ref), type(layer).__name__
+    # the uniform-noise proxy is drawn in float32 as well: a latent near 100 keeps its fractions
+    gc.quantization = "noise"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_hat, _ = gc(torch.full((1, 1, 64, 64), 100.0).bfloat16(), torch.ones(1, 1, 64, 64))
+    assert len(torch.unique(y_hat)) > 1000

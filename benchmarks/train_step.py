@@ -1,0 +1,112 @@
+"""Training step cost of the image codecs in float32 and in bf16-mixed precision, side by side.
+
+One step is what ``ImageCodecModule`` does per batch: forward at a quality level, rate +
+lambda * 255^2 * MSE, backward, Adam. Under bf16-mixed the convolutions run in bfloat16 (AMX or
+AVX-512 BF16 on a CPU that has them) while the rate stays in float32
+(:mod:`neurocodec.nn.precision`). The table gives seconds per step in each precision, their ratio,
+and how far the bf16 forward's rate and PSNR are from the float32 forward's on the same batch and
+noise (the loss it trains on). Crops come from the training photos (``train_images``), else from
+seeded noise.
+
+    python benchmarks/train_step.py [--codecs hyperprior,gmm,shallow-2l,mambaic] [--steps 6]
+        [--batch 2] [--patch 256] [--threads 1] [--out results/bench/train_step.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neurocodec.codecs import registry
+from neurocodec.data import data_path, folder_tensors
+
+
+def crops(batch: int, patch: int, seed: int = 0) -> torch.Tensor:
+    """[batch, 3, patch, patch] in [0, 1]: random crops of the training photos (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    folder = data_path("train_images", "wikipedia_photos_downsampled")
+    images = [t for t in folder_tensors(folder, limit=8) if min(t.shape[-2:]) >= patch] if folder else []
+    if not images:
+        return torch.rand(batch, 3, patch, patch, generator=g)
+    out = []
+    for i in range(batch):
+        t = images[i % len(images)]
+        top = int(torch.randint(0, t.shape[-2] - patch + 1, (1,), generator=g))
+        left = int(torch.randint(0, t.shape[-1] - patch + 1, (1,), generator=g))
+        out.append(t[0, :, top:top + patch, left:left + patch])
+    return torch.stack(out)
+
+
+def forward(codec, x: torch.Tensor, q: torch.Tensor, bf16: bool, seed: int = 0) -> tuple[torch.Tensor, float, float]:
+    """(loss, bpp, PSNR dB) of one training forward under the given precision."""
+    torch.manual_seed(seed)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = codec(x, q)
+    bpp = codec.bpp(out["likelihoods"], x.shape[-2] * x.shape[-1]).mean()
+    mse = F.mse_loss(out["x_hat"].float(), x)
+    lam = torch.tensor(codec.lambdas)[q].mean()
+    return bpp + lam * 255.0**2 * mse, float(bpp.detach()), float(-10 * torch.log10(mse.detach()))
+
+
+def measure(name: str, x: torch.Tensor, steps: int) -> dict:
+    codec = registry.load(name).train()
+    q = torch.full((x.shape[0],), codec.num_qualities // 2, dtype=torch.long)
+    with torch.no_grad():
+        _, bpp32, psnr32 = forward(codec, x, q, False)
+        _, bpp16, psnr16 = forward(codec, x, q, True)
+    row = {"codec": name, "bpp_fp32": bpp32, "bpp_bf16": bpp16, "psnr_fp32": psnr32, "psnr_bf16": psnr16}
+    opt = torch.optim.Adam(codec.parameters(), lr=1e-6)  # tiny steps: the weights barely move
+    for bf16 in (False, True, False, True):  # interleaved, each after a warm-up step
+        times = []
+        for i in range(steps + 1):
+            t0 = time.perf_counter()
+            loss, _, _ = forward(codec, x, q, bf16, seed=i)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        key = "bf16_s" if bf16 else "fp32_s"
+        row[key] = min(row.get(key, float("inf")), sum(times[1:]) / steps)
+    row["speedup"] = row["fp32_s"] / row["bf16_s"]
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--codecs", default="hyperprior,gmm,shallow-2l,mambaic")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--patch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="results/bench/train_step.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    x = crops(args.batch, args.patch)
+    print(f"training step, batch {args.batch} x {args.patch}^2, middle quality, CPU, {args.threads} thread(s); "
+          f"mean of {args.steps} steps, best of 2 interleaved rounds")
+    hdr = f"{'codec':11} {'fp32 s':>7} {'bf16 s':>7} {'speedup':>7} {'bpp fp32':>9} {'bpp bf16':>9} {'dB fp32':>8} {'dB bf16':>8}"
+    print(hdr)
+    print("-" * len(hdr))
+    rows = []
+    for name in args.codecs.split(","):
+        r = measure(name, x, args.steps)
+        rows.append(r)
+        print(f"{name:11} {r['fp32_s']:7.3f} {r['bf16_s']:7.3f} {r['speedup']:6.2f}x {r['bpp_fp32']:9.4f} "
+              f"{r['bpp_bf16']:9.4f} {r['psnr_fp32']:8.2f} {r['psnr_bf16']:8.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    out.write_text(json.dumps({"rows": rows, "args": vars(args), "cpu": cpu, "platform": platform.platform(),
+                               "torch": torch.__version__}, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
