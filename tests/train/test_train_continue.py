@@ -85,8 +85,9 @@ def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
 
 
 def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
-    """--precision bf16-mixed reaches the trainer; the run trains (the rate in float32 under
-    autocast: neurocodec.nn.precision) and exports float32 weights that differ from the start."""
+    """--precision bf16-mixed reaches the trainer (with channels-last weights and batches); the
+    run trains (the rate in float32 under autocast: neurocodec.nn.precision) and exports
+    contiguous float32 weights that differ from the start."""
     start = shipped("hyperprior")
     _photos(tmp_path / "train", 3, (100, 110))
     _photos(tmp_path / "val", 1, (64, 64))
@@ -94,11 +95,11 @@ def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
     assert train_continue.main(["hyperprior", "--runs", str(runs), "--threads", "1", "--batch-size", "2",
                                 "--patch-size", "64", "--train-dir", str(tmp_path / "train"),
                                 "--val-dir", str(tmp_path / "val"), "--minutes", "0.01",
-                                "--precision", "bf16-mixed"]) == 0
+                                "--precision", "bf16-mixed", "--set", "channels_last=true"]) == 0
     assert yaml.safe_load((runs / "hyperprior.yaml").read_text())["trainer"]["precision"] == "bf16-mixed"
     ck = torch.load(runs / "hyperprior" / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu",
                     weights_only=False)
     assert ck["global_step"] > 0 and all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
     codec = registry.load(runs / "hyperprior.pt")
-    assert {p.dtype for p in codec.parameters()} == {torch.float32}
+    assert {p.dtype for p in codec.parameters()} == {torch.float32} and all(p.is_contiguous() for p in codec.parameters())
     assert codec.weights_hash() != start.weights_hash()
