@@ -69,3 +69,13 @@ def test_flops_are_counted_analytically():
     assert box[0] == 9 * 2 * 10 * 8 * 4
     selective_scan(*args)  # outside a block: nothing to count, nothing kept
     assert box[0] == 9 * 2 * 10 * 8 * 4
+
+
+def test_scan_runs_in_float32_under_bf16_autocast():
+    """bf16-mixed training: bfloat16 inputs under autocast give exactly the float32 scan of the
+    same values (the recurrence never runs in bfloat16)."""
+    args = [t.detach().float().bfloat16() for t in _inputs(2, 8, 16, 45, groups=4)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = selective_scan(*args, chunk=16)
+    ref = selective_scan(*(t.float() for t in args), chunk=16)
+    assert y.dtype == torch.float32 and torch.equal(y, ref)

@@ -25,6 +25,8 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from neurocodec.nn.precision import full_precision, widen
+
 __all__ = ["cross_scan", "cross_merge", "selective_scan", "selective_scan_reference", "count_scan_flops",
            "add_scan_flops"]
 
@@ -77,8 +79,15 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, 
     """Chunked selective scan.
 
     u, delta: [B, D, L]; A: [D, N] (negative); Bm, Cm: [B, G, N, L] with G dividing D;
-    D: [D] or None. Returns y [B, D, L] in u's dtype.
+    D: [D] or None. Returns y [B, D, L] in u's dtype, or in float32 when the inputs are in a half
+    type: the recurrence always runs with autocast off (its decays and sums in bfloat16 would
+    lose the state; :mod:`neurocodec.nn.precision`).
     """
+    with full_precision(u):
+        return _selective_scan(*(widen(t) for t in (u, delta, A, Bm, Cm)), None if D is None else widen(D), chunk)
+
+
+def _selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor | None, chunk: int) -> Tensor:
     b, d, length = u.shape
     n = A.shape[1]
     add_scan_flops(b, length, d, n)
