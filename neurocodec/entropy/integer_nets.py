@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from neurocodec.entropy.models import MEAN_FRAC_BITS, NUM_SCALES, PROB_BITS, tables
 from neurocodec.errors import IntegerRangeError
+from neurocodec.nn.precision import full_precision, widen
 
 ACT_FRAC = 10  # activations: integer a stands for a / 2^10
 ACT_LIMIT = (1 << 20) - 1  # activations are clipped to +-ACT_LIMIT (+-1024 in real units)
@@ -99,9 +100,10 @@ def to_fixed(x: Tensor, frac: int = ACT_FRAC, limit: int = ACT_LIMIT) -> Tensor:
 class IntegerModule(nn.Module):
     """A module with a float training simulation and an exact integer path.
 
-    ``forward`` runs the simulation in training mode; in eval mode it converts its input to
-    fixed point, runs :meth:`forward_int` and returns the result in real units, so that
-    eval-mode outputs are exactly what the coder sees.
+    ``forward`` runs the simulation in training mode, in float32 with autocast off (under
+    bf16-mixed training a bfloat16 activation is coarser than the fixed-point grid it simulates);
+    in eval mode it converts its input to fixed point, runs :meth:`forward_int` and returns the
+    result in real units, so that eval-mode outputs are exactly what the coder sees.
     """
 
     in_frac: int = ACT_FRAC
@@ -119,7 +121,8 @@ class IntegerModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            return self.forward_sim(x)
+            with full_precision(x):
+                return self.forward_sim(widen(x))
         y = self.forward_int(to_fixed(x, self.in_frac, self.in_limit))
         scale = torch.exp2(-self.out_fracs(y.shape[1]).to(y.device, torch.float64))
         return (y.double() * scale.reshape(1, -1, *([1] * (y.dim() - 2)))).float()

@@ -88,6 +88,15 @@ def test_simulation_tracks_exact_path_and_has_gradients():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def test_simulation_stays_float32_under_bf16_autocast():
+    """bf16-mixed training: the simulation of the fixed-point path runs in float32 with autocast
+    off, so it equals the float32 simulation exactly (bfloat16 would be coarser than 2^-10)."""
+    net, x = _net().train(), _input()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sim = net(x.bfloat16())
+    assert sim.dtype == torch.float32 and torch.equal(sim, net(x.bfloat16().float()))
+
+
 def test_converted_float_layers_give_the_same_outputs():
     torch.manual_seed(5)
     flt = nn.Sequential(nn.Conv2d(8, 12, 3, padding=1), nn.LeakyReLU(0.01), nn.Conv2d(12, 4, 1))
