@@ -8,7 +8,9 @@ The recurrence, per channel d and state n (diagonal A < 0)::
 :func:`selective_scan` evaluates it in chunks: inside a chunk of T steps every output is a
 masked sum over earlier steps of the chunk with decay exp(S_t - S_s) (S the cumulative sum of
 delta * A), which only ever exponentiates non-positive numbers (no overflow, no NaN for long
-sequences); the state is carried from chunk to chunk. Cost O(L * T * D * N) memory-light work
+sequences); the state is carried from chunk to chunk. The default T = 8 is the fastest for
+training: a mambaic step (forward and backward, 2 x 256^2 crops, one thread) takes 1.8 s
+against 2.6 s with T = 32, whose [T, T] decay blocks dominated it. Cost O(L * T * D * N) memory-light work
 instead of a Python loop over L. :func:`selective_scan_reference` is the step-by-step loop the
 tests compare it with.
 
@@ -75,7 +77,7 @@ def _expand_groups(m: Tensor, d: int) -> Tensor:
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor | None = None,
-                   chunk: int = 32) -> Tensor:
+                   chunk: int = 8) -> Tensor:
     """Chunked selective scan.
 
     u, delta: [B, D, L]; A: [D, N] (negative); Bm, Cm: [B, G, N, L] with G dividing D;
