@@ -6,8 +6,8 @@ AVX-512 BF16 on a CPU that has them) while the rate stays in float32
 (:mod:`neurocodec.nn.precision`); channels-last weights and batches (``channels_last``) let
 oneDNN skip reorders. The table gives seconds per step in float32, bf16 and bf16 channels-last,
 the speedups over float32, and how far the bf16 forward's rate and PSNR are from the float32
-forward's on the same batch and noise (the loss it trains on). Crops come from the training photos (``train_images``), else from
-seeded noise.
+forward's on the same batch and noise (the loss it trains on). Crops come from the training
+photos (``train_images``), else from seeded noise.
 
     python benchmarks/train_step.py [--codecs hyperprior,gmm,shallow-2l,mambaic] [--steps 6]
         [--batch 2] [--patch 256] [--threads 1] [--out results/bench/train_step.json]
@@ -109,8 +109,9 @@ def main() -> None:
               f"{r['bpp_bf16']:9.4f} {r['psnr_fp32']:8.2f} {r['psnr_bf16']:8.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
     out.write_text(json.dumps({"rows": rows, "args": vars(args), "cpu": cpu, "platform": platform.platform(),
                                "torch": torch.__version__}, indent=2))
     print(f"\nwrote {out}")

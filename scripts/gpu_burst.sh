@@ -10,7 +10,9 @@
 # Settings (environment): MODELS ("hyperprior"), MINUTES of training per model (3; with the build,
 # the card and start-up, 2 models x 3 minutes fit a 10-minute call), BATCH (16), PATCH (256),
 # ACCEL (auto), CLOCK (wall), THREADS (8), OUT ($OUT, else runs/burst/out), DATA (.data),
-# CARD_IMAGES (4), RUNS (runs/burst). On CPU with MINUTES=0.05 it is the end-to-end test.
+# CARD_IMAGES (4), RUNS (runs/burst), PRECISION (auto: bf16-mixed with channels-last weights where
+# the device has native bfloat16; or 32-true, bf16-mixed). On CPU with MINUTES=0.05 it is the
+# end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -24,6 +26,7 @@ THREADS=${THREADS:-8}
 OUT=${OUT:-runs/burst/out}
 RUNS=${RUNS:-runs/burst}
 CARD_IMAGES=${CARD_IMAGES:-4}
+PRECISION=${PRECISION:-auto}
 export NEUROCODEC_DATA=${DATA:-${NEUROCODEC_DATA:-.data}}
 mkdir -p "$OUT" "$RUNS"
 
@@ -40,10 +43,10 @@ for m in $MODELS; do
   start=$(date +%s)
   $PY scripts/train_continue.py "$m" --minutes "$MINUTES" --clock "$CLOCK" --accelerator "$ACCEL" \
       --batch-size "$BATCH" --patch-size "$PATCH" --threads "$THREADS" --runs "$RUNS" --export "$RUNS/$m.pt" \
-      >"$RUNS/$m-train.log" 2>&1 || { tail -30 "$RUNS/$m-train.log"; exit 1; }
+      --precision "$PRECISION" >"$RUNS/$m-train.log" 2>&1 || { tail -30 "$RUNS/$m-train.log"; exit 1; }
   echo "$m: trained for $(( $(date +%s) - start )) s"
   $PY scripts/model_card.py --name "$m" --checkpoint "$RUNS/$m/version_0/checkpoints/last.ckpt" \
-      --config "scripts/train_continue.py $m --minutes $MINUTES --clock $CLOCK --batch-size $BATCH --patch-size $PATCH" \
+      --config "scripts/train_continue.py $m --minutes $MINUTES --clock $CLOCK --batch-size $BATCH --patch-size $PATCH --precision $PRECISION" \
       --previous-card "checkpoints/$m.json" --dest "$OUT" --eval-out "$OUT" --limit "$CARD_IMAGES" \
       --estimate-images 1 --speed-images 0 --hardware "$HW" >"$RUNS/$m-card.log" 2>&1 \
       || { tail -30 "$RUNS/$m-card.log"; exit 1; }

@@ -2,7 +2,8 @@
 
     python scripts/train_continue.py hyperprior [--minutes 60] [--clock cpu|wall] [--threads 2]
         [--runs runs/continue] [--accelerator cpu] [--batch-size 8] [--patch-size 128]
-        [--precision 32-true|bf16-mixed] [--train-dir DIR] [--set lr=2e-4 ...] [--export OUT.pt] [--start W.pt] [--parts-from B]
+        [--precision auto|32-true|bf16-mixed] [--train-dir DIR] [--set lr=2e-4 ...]
+        [--export OUT.pt] [--start W.pt] [--parts-from B]
 
 The run lives in <runs>/<name>/version_0 (ignored by git). When its last checkpoint exists the
 run resumes from it (optimiser, step and time used included) and its budget grows by
@@ -65,6 +66,9 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
         ck = torch.load(last, map_location="cpu", weights_only=False)
         used = float(ck.get("cpu_seconds" if args.clock == "cpu" else "wall_seconds", 0.0))
     model = {**extra, **RECIPE, budget_key: used + 60 * args.minutes}
+    precision = pick_precision(args.precision, args.accelerator)
+    if precision == "bf16-mixed":
+        model["channels_last"] = True
     if not last.exists():
         start = Path(args.start or ROOT / "checkpoints" / f"{args.name}.pt").resolve()
         if args.parts_from:
@@ -84,7 +88,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
         data["val_dir"] = str(Path(args.val_dir).resolve())
     overlay = {
         "trainer": {"max_steps": 10_000_000, "accelerator": args.accelerator, "devices": args.devices,
-                    "precision": args.precision,
+                    "precision": precision,
                     "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                                "init_args": {"save_dir": str(runs), "name": args.name, "version": 0}},
                     "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
@@ -99,6 +103,16 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     if last.exists():
         cmd += ["--ckpt_path", str(last)]
     return cmd, last
+
+
+def pick_precision(choice: str, accelerator: str) -> str:
+    """``auto``: bf16-mixed where the device computes in bfloat16 natively (a CUDA GPU that
+    supports it; a CPU with oneDNN bfloat16 kernels: AVX-512 BF16 or AMX), else float32."""
+    if choice != "auto":
+        return choice
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
 
 
 def start_from_parts(weights: Path, parts_from: str, out: Path) -> Path:
@@ -151,9 +165,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="a fresh run: move B's matching parts (a codec name or path) into the start weights first")
     ap.add_argument("--accelerator", default="cpu")
     ap.add_argument("--devices", default=1, type=_value)
-    ap.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed"),
-                    help="bf16-mixed: transforms in bfloat16 under autocast (AMX/AVX-512 CPUs, GPUs); the rate "
-                         "stays in float32 (neurocodec.nn.precision)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "32-true", "bf16-mixed"),
+                    help="bf16-mixed: convolutions in bfloat16 under autocast, with channels-last weights and "
+                         "batches; the rate and the integer layers' simulation stay in float32 "
+                         "(neurocodec.nn.precision); auto (default): bf16-mixed where the CPU or GPU has "
+                         "native bfloat16, else 32-true")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--patch-size", type=int, default=None)
     ap.add_argument("--train-dir", default=None)

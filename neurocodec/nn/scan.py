@@ -89,7 +89,8 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, 
         return _selective_scan(*(widen(t) for t in (u, delta, A, Bm, Cm)), None if D is None else widen(D), chunk)
 
 
-def _selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor | None, chunk: int) -> Tensor:
+def _selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor | None,
+                    chunk: int) -> Tensor:
     b, d, length = u.shape
     n = A.shape[1]
     add_scan_flops(b, length, d, n)

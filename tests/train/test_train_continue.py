@@ -26,6 +26,7 @@ def test_start_from_shipped_then_resume(tmp_path, capsys):
     _photos(tmp_path / "train", 3, (100, 110))
     _photos(tmp_path / "val", 1, (64, 64))
     common = ["hyperprior", "--runs", str(tmp_path / "runs"), "--threads", "1", "--batch-size", "2", "--patch-size", "64",
+              "--precision", "32-true",
               "--train-dir", str(tmp_path / "train"), "--val-dir", str(tmp_path / "val"), "--save-every", "5"]
     assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
     cmd = capsys.readouterr().out
@@ -84,8 +85,15 @@ def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
         train_continue.main(["hyperprior", "--runs", str(tmp_path / "r2"), "--parts-from", "gmm", "--dry-run"])
 
 
+def test_auto_precision_follows_the_hardware():
+    assert train_continue.pick_precision("32-true", "cpu") == "32-true"
+    assert train_continue.pick_precision("bf16-mixed", "cpu") == "bf16-mixed"
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert train_continue.pick_precision("auto", "cpu") == ("bf16-mixed" if native else "32-true")
+
+
 def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
-    """--precision bf16-mixed reaches the trainer (with channels-last weights and batches); the
+    """--precision bf16-mixed reaches the trainer (and turns on channels-last weights and batches); the
     run trains (the rate in float32 under autocast: neurocodec.nn.precision) and exports
     contiguous float32 weights that differ from the start."""
     start = shipped("hyperprior")
@@ -95,11 +103,14 @@ def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
     assert train_continue.main(["hyperprior", "--runs", str(runs), "--threads", "1", "--batch-size", "2",
                                 "--patch-size", "64", "--train-dir", str(tmp_path / "train"),
                                 "--val-dir", str(tmp_path / "val"), "--minutes", "0.01",
-                                "--precision", "bf16-mixed", "--set", "channels_last=true"]) == 0
-    assert yaml.safe_load((runs / "hyperprior.yaml").read_text())["trainer"]["precision"] == "bf16-mixed"
+                                "--precision", "bf16-mixed"]) == 0
+    overlay = yaml.safe_load((runs / "hyperprior.yaml").read_text())
+    assert overlay["trainer"]["precision"] == "bf16-mixed" and overlay["model"]["init_args"]["channels_last"] is True
     ck = torch.load(runs / "hyperprior" / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu",
                     weights_only=False)
-    assert ck["global_step"] > 0 and all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
+    assert ck["global_step"] > 0
+    assert all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
     codec = registry.load(runs / "hyperprior.pt")
-    assert {p.dtype for p in codec.parameters()} == {torch.float32} and all(p.is_contiguous() for p in codec.parameters())
+    assert {p.dtype for p in codec.parameters()} == {torch.float32}
+    assert all(p.is_contiguous() for p in codec.parameters())
     assert codec.weights_hash() != start.weights_hash()
