@@ -10,12 +10,16 @@ forward's on the same batch and noise (the loss it trains on). Crops come from t
 photos (``train_images``), else from seeded noise.
 
     python benchmarks/train_step.py [--codecs hyperprior,gmm,shallow-2l,mambaic] [--steps 6]
-        [--batch 2] [--patch 256] [--threads 1] [--out results/bench/train_step.json]
+        [--batch 2] [--patch 256] [--threads 1] [--scan-chunk 8] [--out results/bench/train_step.json]
+
+``--scan-chunk`` sets the chunk of the mambaic's float selective scan (the default is 8), to
+compare chunk sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -26,6 +30,8 @@ import torch.nn.functional as F
 
 from neurocodec.codecs import registry
 from neurocodec.data import data_path, folder_tensors
+from neurocodec.entropy import integer_vss
+from neurocodec.nn import scan
 
 
 def crops(batch: int, patch: int, seed: int = 0) -> torch.Tensor:
@@ -90,9 +96,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scan-chunk", type=int, default=None)
     ap.add_argument("--out", default="results/bench/train_step.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.scan_chunk:
+        integer_vss.selective_scan = functools.partial(scan.selective_scan, chunk=args.scan_chunk)
     x = crops(args.batch, args.patch)
     print(f"training step, batch {args.batch} x {args.patch}^2, middle quality, CPU, {args.threads} thread(s); "
           f"mean of {args.steps} steps, best of 2 interleaved rounds")
