@@ -4,8 +4,9 @@ Under autocast, convolutions and matrix products run in bfloat16 (8 significant 
 fine for the transforms but not for the rate: a bin's probability is a difference of two CDF
 values near each other, which bfloat16 rounds to steps of 2^-9, and noise or rounding added to a
 latent of magnitude 64 moves in steps of 0.25. The entropy layers therefore compute
-quantisation proxies and likelihoods in float32 with autocast off (:func:`full_precision`);
-without autocast these are no-ops.
+quantisation proxies and likelihoods in float32 with autocast off (:func:`full_precision`), as do
+the integer layers' training simulation (its 2^-10 grid is finer than bfloat16) and the selective
+scan; without autocast these are no-ops.
 """
 
 from __future__ import annotations
