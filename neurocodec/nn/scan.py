@@ -12,8 +12,8 @@ sequences); the state is carried from chunk to chunk. The default T = 8 is the f
 training: a float32 mambaic step (forward and backward, 2 x 256^2 crops, one thread) takes
 1.05 s against 1.32 s with T = 32, whose [T, T] decay blocks grow with T squared
 (``python benchmarks/train_step.py --codecs mambaic --scan-chunk 32``, then 8). Cost
-O(L * T * D * N) memory-light work instead of a Python loop over L. :func:`selective_scan_reference` is the step-by-step loop the
-tests compare it with.
+O(L * T * D * N) memory-light work instead of a Python loop over L.
+:func:`selective_scan_reference` is the step-by-step loop the tests compare it with.
 
 FLOPs: ``torch.utils.flop_counter`` sees only matmuls and convolutions, not this elementwise
 recurrence. Each call adds ``9 * B * L * D * N`` (the customary analytic count) to
