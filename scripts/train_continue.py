@@ -48,6 +48,12 @@ MODELS: dict[str, tuple[str, dict]] = {
 # the learning rate decayed linearly to zero over each budget (-2.2 %, the best schedule)
 RECIPE = {"lr": 1e-4, "schedule": "linear", "warmup": 0.0}
 DATA_RECIPE = {"patch_size": 256, "batch_size": 2}
+# per-model changes to the recipe, over the training config's own values: the gmm config trains
+# its new context and mixture networks at 20x; continuing a trained gmm, every part learns at
+# 1x end to end after a 2 % warm-up (the recipe of the shipped gmm ae58d9c6 and eba46f61)
+CONTINUE_RECIPE: dict[str, dict] = {
+    "gmm": {"warmup": 0.02, "lr_scale": {"context": 1, "entropy_parameters": 1}},
+}
 
 
 def _value(s: str):  # noqa: ANN202 - YAML scalar or list
@@ -65,7 +71,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], Path]:
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         used = float(ck.get("cpu_seconds" if args.clock == "cpu" else "wall_seconds", 0.0))
-    model = {**extra, **RECIPE, budget_key: used + 60 * args.minutes}
+    model = {**extra, **RECIPE, **CONTINUE_RECIPE.get(args.name, {}), budget_key: used + 60 * args.minutes}
     precision = pick_precision(args.precision, args.accelerator)
     if precision == "bf16-mixed":
         model["channels_last"] = True

@@ -85,6 +85,23 @@ def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
         train_continue.main(["hyperprior", "--runs", str(tmp_path / "r2"), "--parts-from", "gmm", "--dry-run"])
 
 
+def test_gmm_continues_every_part_at_one_rate(tmp_path, capsys):
+    """A continued gmm trains every part at 1x after a 2 % warm-up (its training config has the new
+    context and mixture networks at 20x); --set still overrides that; other codecs keep the recipe."""
+    def overlay(name: str, *extra: str) -> dict:
+        runs = tmp_path / f"{name}{len(extra)}"
+        assert train_continue.main([name, "--runs", str(runs), "--precision", "32-true", "--dry-run", *extra]) == 0
+        capsys.readouterr()
+        return yaml.safe_load((runs / f"{name}.yaml").read_text())["model"]["init_args"]
+
+    gmm = overlay("gmm")
+    assert gmm["lr_scale"] == {"context": 1, "entropy_parameters": 1} and gmm["warmup"] == 0.02
+    assert gmm["lr"] == 1e-4 and gmm["schedule"] == "linear"
+    assert overlay("gmm", "--set", "lr_scale={context: 5}")["lr_scale"] == {"context": 5}
+    hyperprior = overlay("hyperprior")
+    assert "lr_scale" not in hyperprior and hyperprior["warmup"] == 0.0
+
+
 def test_explicit_precision_is_kept():
     """An explicit --precision passes through; auto resolves to one of the two trainer values."""
     assert train_continue.pick_precision("32-true", "cpu") == "32-true"
