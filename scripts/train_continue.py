@@ -50,7 +50,7 @@ RECIPE = {"lr": 1e-4, "schedule": "linear", "warmup": 0.0}
 DATA_RECIPE = {"patch_size": 256, "batch_size": 2}
 # per-model changes to the recipe, over the training config's own values: the gmm config trains
 # its new context and mixture networks at 20x; continuing a trained gmm, every part learns at
-# 1x end to end after a 2 % warm-up (the recipe of the shipped gmm ae58d9c6 and eba46f61)
+# 1x end to end after a 2 % warm-up (the recipe ae58d9c6, eba46f61 and b7f73a1e were trained with)
 CONTINUE_RECIPE: dict[str, dict] = {
     "gmm": {"warmup": 0.02, "lr_scale": {"context": 1, "entropy_parameters": 1}},
 }
