@@ -204,8 +204,25 @@ def curve_from_result(doc: dict[str, Any], label: str | None = None, rate_key: s
 def load_curves(paths: list[str | Path], rate_key: str | None = None) -> list[Curve]:
     """Curves of several result files; they must share one modality. `rate_key`: the rate to
     read (default each file's own)."""
-    curves = [curve_from_result(read_json(p), rate_key=rate_key) for p in paths]
+    docs = [read_json(p) for p in paths]
+    curves = [curve_from_result(d, rate_key=rate_key) for d in docs]
     mods = {c.modality for c in curves}
     if len(mods) > 1:
         raise InputError(f"result files mix modalities {sorted(mods)}")
+    _tell_apart(curves, docs, paths)
     return curves
+
+
+def _tell_apart(curves: list[Curve], docs: list[dict[str, Any]], paths: list[str | Path]) -> None:
+    """Curves of one codec from several files (e.g. two checkpoints of the gmm) get the name and
+    label ``NAME#HASH`` (the first 8 hex digits of their weights), or ``NAME#FOLDER`` when the
+    weights do not tell them apart, so that each can be a table row or an anchor."""
+    for name in {c.codec for c in curves}:
+        same = [i for i, c in enumerate(curves) if c.codec == name]
+        if len(same) < 2:
+            continue
+        tags = [str(docs[i]["codec"].get("weights_hash") or "")[:8] for i in same]
+        if "" in tags or len(set(tags)) < len(tags):
+            tags = [Path(paths[i]).resolve().parent.name for i in same]
+        for i, tag in zip(same, tags):
+            curves[i].codec = curves[i].label = f"{name}#{tag}"

@@ -132,3 +132,31 @@ def test_cli_errors_are_clear(crop_folder, tmp_path, capsys):
     assert main(["plot", str(tmp_path / "none*.json")]) == 2
     with pytest.raises(Exception, match="several"):
         find_series("mbt2018")
+
+
+def test_two_files_of_one_codec_are_told_apart(results, crop_folder, tmp_path):
+    """Two result files of one codec (e.g. two checkpoints) become NAME#HASH rows and anchors
+    (NAME#FOLDER without weights hashes); a copy at 0.9x the rate is -10 % BD against the original."""
+    import json
+
+    doc = json.loads((results / f"{crop_folder.name}-webp.json").read_text())
+    smaller = json.loads(json.dumps(doc))
+    for lv in smaller["levels"]:
+        lv["mean"]["bpp"] *= 0.9
+    paths = []
+    for folder, d in (("old", doc), ("new", smaller)):
+        (tmp_path / folder).mkdir()
+        paths.append(tmp_path / folder / "webp.json")
+        paths[-1].write_text(json.dumps(d))
+    assert [c.codec for c in load_curves(paths)] == ["webp#old", "webp#new"]
+
+    doc["codec"]["weights_hash"], smaller["codec"]["weights_hash"] = "0123456789abcdef", "fedcba9876543210"
+    for p, d in zip(paths, (doc, smaller)):
+        p.write_text(json.dumps(d))
+    assert [c.label for c in load_curves(paths)] == ["webp#01234567", "webp#fedcba98"]
+    table = tmp_path / "bd.md"
+    assert main(["plot", *map(str, paths), "-o", str(tmp_path / "rd.png"), "--table", str(table),
+                 "--anchors", "webp#01234567", "--published", "none"]) == 0
+    row = next(line for line in table.read_text().splitlines() if line.startswith("| webp#fedcba98"))
+    assert row.split("|")[2].strip() == "-10.0 %"
+    assert load_curves(paths[:1])[0].codec == "webp"  # one file: its name is unchanged
