@@ -10,10 +10,12 @@ forward's on the same batch and noise (the loss it trains on). Crops come from t
 photos (``train_images``), else from seeded noise.
 
     python benchmarks/train_step.py [--codecs hyperprior,gmm,shallow-2l,mambaic] [--steps 6]
-        [--batch 2] [--patch 256] [--threads 1] [--scan-chunk 8] [--out results/bench/train_step.json]
+        [--batch 2] [--patch 256] [--threads 1] [--scan-chunk 8] [--compile g_a,g_s,h_a]
+        [--out results/bench/train_step.json]
 
 ``--scan-chunk`` sets the chunk of the mambaic's float selective scan (the default is 8), to
-compare chunk sizes.
+compare chunk sizes. ``--compile`` adds a column: bf16 channels-last with those parts compiled in
+place by ``torch.compile`` (the training option ``compile``), timed after its one-off compile.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def forward(codec, x: torch.Tensor, q: torch.Tensor, bf16: bool, seed: int = 0) 
     return bpp + lam * 255.0**2 * mse, float(bpp.detach()), float(-10 * torch.log10(mse.detach()))
 
 
-def measure(name: str, x: torch.Tensor, steps: int) -> dict:
+def measure(name: str, x: torch.Tensor, steps: int, compile_parts: list[str] | None = None) -> dict:
     codec = registry.load(name).train()
     q = torch.full((x.shape[0],), codec.num_qualities // 2, dtype=torch.long)
     with torch.no_grad():
@@ -69,23 +71,37 @@ def measure(name: str, x: torch.Tensor, steps: int) -> dict:
         _, bpp16, psnr16 = forward(codec, x, q, True)
     row = {"codec": name, "bpp_fp32": bpp32, "bpp_bf16": bpp16, "psnr_fp32": psnr32, "psnr_bf16": psnr16}
     opt = torch.optim.Adam(codec.parameters(), lr=1e-6)  # tiny steps: the weights barely move
-    variants = {"fp32_s": (False, False), "bf16_s": (True, False), "bf16_cl_s": (True, True)}
+    # key -> (codec, optimiser, bf16, channels-last)
+    variants = {"fp32_s": (codec, opt, False, False), "bf16_s": (codec, opt, True, False),
+                "bf16_cl_s": (codec, opt, True, True)}
+    if compile_parts:  # a second copy with those parts compiled in place (the training option)
+        compiled = registry.load(name).train()
+        for part in compile_parts:
+            getattr(compiled, part).compile()
+        compiled.to(memory_format=torch.channels_last)
+        variants["bf16_cl_compiled_s"] = (compiled, torch.optim.Adam(compiled.parameters(), lr=1e-6), True, True)
+        t0 = time.perf_counter()  # the one-off compile, outside the timed rounds
+        loss, _, _ = forward(compiled, x.contiguous(memory_format=torch.channels_last), q, True)
+        loss.backward()
+        row["compile_s"] = time.perf_counter() - t0
     for _ in range(2):  # interleaved rounds, each variant after a warm-up step
-        for key, (bf16, cl) in variants.items():
+        for key, (model, optim, bf16, cl) in variants.items():
             fmt = torch.channels_last if cl else torch.contiguous_format
-            codec.to(memory_format=fmt)
+            model.to(memory_format=fmt)
             xb = x.contiguous(memory_format=fmt)
             times = []
             for i in range(steps + 1):
                 t0 = time.perf_counter()
-                loss, _, _ = forward(codec, xb, q, bf16, seed=i)
-                opt.zero_grad()
+                loss, _, _ = forward(model, xb, q, bf16, seed=i)
+                optim.zero_grad()
                 loss.backward()
-                opt.step()
+                optim.step()
                 times.append(time.perf_counter() - t0)
             row[key] = min(row.get(key, float("inf")), sum(times[1:]) / steps)
     row["speedup_bf16"] = row["fp32_s"] / row["bf16_s"]
     row["speedup_bf16_cl"] = row["fp32_s"] / row["bf16_cl_s"]
+    if compile_parts:
+        row["speedup_compiled_vs_bf16_cl"] = row["bf16_cl_s"] / row["bf16_cl_compiled_s"]
     return row
 
 
@@ -97,6 +113,8 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scan-chunk", type=int, default=None)
+    ap.add_argument("--compile", default="", help="codec parts to compile for an extra bf16 channels-last column, "
+                    "e.g. g_a,g_s,h_a (the training option compile)")
     ap.add_argument("--out", default="results/bench/train_step.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -111,11 +129,14 @@ def main() -> None:
     print("-" * len(hdr))
     rows = []
     for name in args.codecs.split(","):
-        r = measure(name, x, args.steps)
+        r = measure(name, x, args.steps, [p for p in args.compile.split(",") if p])
         rows.append(r)
         print(f"{name:11} {r['fp32_s']:7.3f} {r['bf16_s']:7.3f} {r['bf16_cl_s']:8.3f} {r['speedup_bf16']:6.2f}x "
               f"{r['speedup_bf16_cl']:7.2f}x {r['bpp_fp32']:9.4f} "
               f"{r['bpp_bf16']:9.4f} {r['psnr_fp32']:8.2f} {r['psnr_bf16']:8.2f}")
+        if "bf16_cl_compiled_s" in r:
+            print(f"{'':11} compiled ({args.compile}): {r['bf16_cl_compiled_s']:.3f} s, "
+                  f"{r['speedup_compiled_vs_bf16_cl']:.2f}x bf16cl, after a {r['compile_s']:.0f} s compile")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     info = Path("/proc/cpuinfo")

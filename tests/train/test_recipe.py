@@ -152,3 +152,28 @@ def test_lr_scale_gives_named_parts_their_own_learning_rate():
     assert not any(n.endswith("quantiles") for n, p in m.codec.named_parameters() if id(p) in by_lr[1e-4] | by_lr[max(by_lr)])
     with pytest.raises(ValueError, match="lr_scale"):
         ImageCodecModule(**TINY, lr_scale={"nope": 2.0})
+
+
+def test_compiled_parts_train_like_eager_ones_and_keep_the_state_dict():
+    """compile=[...] compiles those parts in place: the state dict (so checkpoints and exports) keeps
+    its keys, and a training forward and backward give the eager module's loss and gradients."""
+    torch.manual_seed(0)
+    eager = ImageCodecModule(**TINY)
+    compiled = ImageCodecModule(**TINY, compile=["g_a"])  # one part: a compile costs seconds
+    compiled.codec.load_state_dict(eager.codec.state_dict())
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    assert compiled.codec.g_a._compiled_call_impl is not None and eager.codec.g_a._compiled_call_impl is None
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    q = torch.tensor([1, 1])
+    losses, grads = [], []
+    for m in (eager, compiled):
+        torch.manual_seed(2)  # the same training noise
+        out = m.codec(x, q)
+        loss = (m.codec.bpp(out["likelihoods"], 64 * 64) + 255.0**2 * ((out["x_hat"] - x) ** 2).flatten(1).mean(1)).mean()
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(m.codec.g_a[0].weight.grad.clone())
+    assert math.isclose(losses[0], losses[1], rel_tol=1e-4)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="no submodule"):
+        ImageCodecModule(**TINY, compile=["g_x"])

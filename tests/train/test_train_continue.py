@@ -26,7 +26,7 @@ def test_start_from_shipped_then_resume(tmp_path, capsys):
     _photos(tmp_path / "train", 3, (100, 110))
     _photos(tmp_path / "val", 1, (64, 64))
     common = ["hyperprior", "--runs", str(tmp_path / "runs"), "--threads", "1", "--batch-size", "2", "--patch-size", "64",
-              "--precision", "32-true",
+              "--precision", "32-true", "--compile", "none",
               "--train-dir", str(tmp_path / "train"), "--val-dir", str(tmp_path / "val"), "--save-every", "5"]
     assert train_continue.main([*common, "--minutes", "0.01", "--dry-run"]) == 0
     cmd = capsys.readouterr().out
@@ -109,10 +109,21 @@ def test_explicit_precision_is_kept():
     assert train_continue.pick_precision("auto", "cpu") in ("32-true", "bf16-mixed")
 
 
+def test_compile_choice():
+    """--compile auto compiles the float transforms of the models where it was measured, on a CPU
+    only; none and explicit lists pass through."""
+    assert train_continue.pick_compile("auto", "hyperprior", "cpu") == ["g_a", "g_s", "h_a"]
+    assert train_continue.pick_compile("auto", "gmm", "cpu") == ["g_a", "g_s", "h_a"]
+    assert train_continue.pick_compile("auto", "mambaic", "cpu") == []
+    assert train_continue.pick_compile("auto", "hyperprior", "auto") == []
+    assert train_continue.pick_compile("none", "hyperprior", "cpu") == []
+    assert train_continue.pick_compile("g_s,h_a", "shallow-2l", "gpu") == ["g_s", "h_a"]
+
+
 def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
-    """--precision bf16-mixed reaches the trainer (and turns on channels-last weights and batches); the
-    run trains (the rate in float32 under autocast: neurocodec.nn.precision) and exports
-    contiguous float32 weights that differ from the start."""
+    """--precision bf16-mixed reaches the trainer (and turns on channels-last weights and batches),
+    with a part compiled (--compile); the run trains (the rate in float32 under autocast:
+    neurocodec.nn.precision) and exports contiguous float32 weights that differ from the start."""
     start = shipped("hyperprior")
     _photos(tmp_path / "train", 3, (100, 110))
     _photos(tmp_path / "val", 1, (64, 64))
@@ -120,9 +131,10 @@ def test_bf16_mixed_run_trains_and_exports_float32(tmp_path):
     assert train_continue.main(["hyperprior", "--runs", str(runs), "--threads", "1", "--batch-size", "2",
                                 "--patch-size", "64", "--train-dir", str(tmp_path / "train"),
                                 "--val-dir", str(tmp_path / "val"), "--minutes", "0.01",
-                                "--precision", "bf16-mixed"]) == 0
+                                "--precision", "bf16-mixed", "--compile", "g_s"]) == 0
     overlay = yaml.safe_load((runs / "hyperprior.yaml").read_text())
     assert overlay["trainer"]["precision"] == "bf16-mixed" and overlay["model"]["init_args"]["channels_last"] is True
+    assert overlay["model"]["init_args"]["compile"] == ["g_s"]  # trains and exports with a compiled part
     ck = torch.load(runs / "hyperprior" / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu",
                     weights_only=False)
     assert ck["global_step"] > 0
