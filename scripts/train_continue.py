@@ -10,8 +10,8 @@ The run lives in <runs>/<name>/version_0 (ignored by git). When its last checkpo
 run resumes from it (optimiser, step and time used included) and its budget grows by
 --minutes; when it does not (a fresh machine, or runs/ deleted), it starts from the shipped
 weights checkpoints/<name>.pt (or --start; ``init_from``) with a budget of --minutes;
---parts-from B first moves B's matching parts into those weights (the codec's
-``init_from_hyperprior``, e.g. a mambaic's context onto a newer gmm's transforms) and saves the
+--parts-from B first moves B's matching parts into those weights, keeping their trained context
+model (e.g. a gmm's or mambaic's context onto a newer hyperprior's transforms) and saves the
 result as <runs>/<name>-start.pt, the run's recorded starting point. The learning rate
 follows the recipe below over the whole budget, so each extension is a warm restart from about
 lr x minutes / budget that decays to zero again (a new --runs folder starts at lr). At the end
@@ -141,16 +141,17 @@ def pick_compile(choice: str, name: str, accelerator: str) -> list[str]:
 
 
 def start_from_parts(weights: Path, parts_from: str, out: Path) -> Path:
-    """Load `weights`, move in the matching parts of `parts_from` (a codec name or path) with
-    the codec's ``init_from_hyperprior``, and save the result at `out`; refuses when nothing
-    matched (the run would silently start from `weights` alone)."""
+    """Load `weights`, move in the matching parts of `parts_from` (a codec name or path) while
+    keeping the trained context model (``entropy_finetune.take_transforms``: a gmm keeps its
+    context and entropy-parameter networks, which its ``init_from_hyperprior`` would restart),
+    and save the result at `out`; refuses when nothing matched (the run would silently start
+    from `weights` alone)."""
     from neurocodec.codecs import registry
     from neurocodec.errors import ModelMismatchError
+    from neurocodec.train.entropy_finetune import take_transforms
 
     codec = registry.load(weights)
-    if not hasattr(codec, "init_from_hyperprior"):
-        raise ModelMismatchError(f"{codec.name} cannot take another codec's parts (--parts-from)")
-    moved = codec.init_from_hyperprior(registry.load(parts_from))
+    moved = take_transforms(codec, registry.load(parts_from))
     if not moved:
         raise ModelMismatchError(f"no part of {parts_from} matches {weights} ({codec.name})")
     sys.stderr.write(f"moved {', '.join(moved)} of {parts_from} into {weights}: {out}\n")

@@ -50,7 +50,7 @@ from neurocodec.codecs.image.mambaic import MambaIC
 from neurocodec.data import data_path, folder_tensors
 from neurocodec.entropy import integer_nets as inet
 from neurocodec.entropy.layers import quantize_train
-from neurocodec.errors import InputError
+from neurocodec.errors import InputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +241,18 @@ def finetune(codec: CheckerboardGMM | MambaIC, cache: LatentCache, *, cpu_budget
     return state
 
 
-def take_transforms(codec: CheckerboardGMM | MambaIC, hyperprior: object) -> list[str]:
-    """Copy a trained hyperprior's parts into the codec, keeping its trained context model:
-    the gmm takes g_a, g_s, h_a, h_s, the prior and the gains (not ``init_from_hyperprior``,
-    which would restart its parameter network); the mambaic its ``init_from_hyperprior``."""
+def take_transforms(codec: object, hyperprior: object) -> list[str]:
+    """Copy a trained hyperprior's parts into an already trained codec, keeping its trained
+    context model; returns the names moved. The gmm takes g_a, g_s, h_a, h_s, the prior and the
+    gains (not ``init_from_hyperprior``, which restarts its entropy-parameter network for a gmm
+    whose context is new); any other codec its ``init_from_hyperprior`` (the mambaic's keeps its
+    VSS blocks and context). Also used by ``scripts/train_continue.py --parts-from``."""
     if isinstance(codec, CheckerboardGMM):
         done = codec.copy_parts_from(hyperprior, ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck", "gains"))
         codec.refresh_hash()
         return done
+    if not hasattr(codec, "init_from_hyperprior"):
+        raise ModelMismatchError(f"{getattr(codec, 'name', codec)} cannot take another codec's parts")
     return codec.init_from_hyperprior(hyperprior)
 
 

@@ -85,6 +85,24 @@ def test_parts_from_moves_parts_into_the_start(tmp_path, capsys):
         train_continue.main(["hyperprior", "--runs", str(tmp_path / "r2"), "--parts-from", "gmm", "--dry-run"])
 
 
+def test_parts_from_keeps_a_trained_gmm_context(tmp_path, capsys):
+    """A shipped gmm moved onto the hyperprior's parts keeps its trained context and
+    entropy-parameter networks bit for bit (its init_from_hyperprior would shrink the parameter
+    network's last layer to restart it as a hyperprior)."""
+    gmm, hyperprior = shipped("gmm"), shipped("hyperprior")
+    runs = tmp_path / "runs"
+    assert train_continue.main(["gmm", "--runs", str(runs), "--parts-from", "hyperprior", "--dry-run"]) == 0
+    assert "moved g_a, g_s, h_a, h_s" in capsys.readouterr().err
+    moved = registry.load(runs / "gmm-start.pt")
+    for name in ("g_a", "g_s", "h_a", "h_s", "gains"):
+        for k, v in getattr(hyperprior, name).state_dict().items():
+            assert torch.equal(getattr(moved, name).state_dict()[k], v), (name, k)
+    for name in ("context", "entropy_parameters"):
+        for k, v in getattr(gmm, name).state_dict().items():
+            assert torch.equal(getattr(moved, name).state_dict()[k], v), (name, k)
+    assert moved.weights_hash() not in (gmm.weights_hash(), hyperprior.weights_hash())
+
+
 def test_gmm_continues_every_part_at_one_rate(tmp_path, capsys):
     """A continued gmm trains every part at 1x after a 2 % warm-up (its training config has the new
     context and mixture networks at 20x); --set still overrides that; other codecs keep the recipe."""
