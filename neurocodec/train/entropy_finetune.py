@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if folder is None or not folder.is_dir():
         raise InputError("training images not found: set NEUROCODEC_DATA or pass --train-dir")
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     state_path = out.with_name(out.name + ".state")
     codec = registry.load(args.checkpoint)
     ad = adapter(codec)

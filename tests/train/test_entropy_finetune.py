@@ -123,7 +123,7 @@ def test_command_line_saves_and_resumes(tmp_path, photo):
         Image.fromarray(arr).save(folder / f"{i}.png")
     start = tmp_path / "start.pt"
     registry.save_checkpoint(_small_gmm(), start)
-    out = tmp_path / "out.pt"
+    out = tmp_path / "run" / "out.pt"  # a folder that does not exist yet: made, as other trainers do
     args = [str(start), "--out", str(out), "--train-dir", str(folder), "--val-images", "1", "--steps", "3",
             "--batch", "2", "--crop", "4", "--minutes", "10"]
     assert ef.main(args) == 0
