@@ -101,7 +101,12 @@ def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = Fal
         state = codec.state_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"codec": codec.name, "config": codec.config, "state_dict": state}, path)
+    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never a torn checkpoint
+    try:
+        torch.save({"codec": codec.name, "config": codec.config, "state_dict": state}, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

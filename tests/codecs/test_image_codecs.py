@@ -143,6 +143,27 @@ def test_checkpoint_save_and_load(codec, tmp_path):
         registry.load(tmp_path / "junk.pt")
 
 
+def test_a_failed_checkpoint_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    """save_checkpoint writes a temporary file and renames it: a save that dies half way
+    (disk full, killed) leaves the previous checkpoint loadable and no temporary behind."""
+    small = registry.build("hyperprior", N=8, M=8, qualities=2)
+    path = registry.save_checkpoint(small, tmp_path / "run" / "c.pt")  # the folder is made
+    before = path.read_bytes()
+
+    def torn(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(registry.torch, "save", torn)
+    with pytest.raises(OSError, match="No space"):
+        registry.save_checkpoint(registry.build("hyperprior", N=8, M=8, qualities=2), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["c.pt"]
+    monkeypatch.undo()
+    assert registry.load(path).weights_hash() == small.weights_hash()
+
+
 def test_checkpoint_whose_integer_layers_could_overflow_is_refused(codec, tmp_path):
     from neurocodec.errors import IntegerRangeError
 
