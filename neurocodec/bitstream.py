@@ -293,10 +293,13 @@ def read_header(path: str | Path) -> StreamReader:
         return StreamReader(f)
 
 
-def write(path: str | Path, p: Payload) -> int:
-    """Write a payload to `path`; returns the file size in bytes."""
+def write(path: str | Path, p: Payload, force: bool = False) -> int:
+    """Write a payload to `path` (a temporary name, renamed once whole); returns the file size
+    in bytes. An existing `path` is refused (OutputExistsError) unless `force`."""
+    from neurocodec.io.files import write_bytes_atomic
+
     data = dumps(p)
-    Path(path).write_bytes(data)
+    write_bytes_atomic(path, data, force=force)
     return len(data)
 
 

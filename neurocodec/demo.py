@@ -105,6 +105,7 @@ def run_codec(
     """Encode to `out_dir/<stem>.bin` with a shipped codec, decode that file to
     `out_dir/<stem>.png`; returns sizes, bpp, PSNR and times."""
     from neurocodec.codecs.registry import load_image_codec
+    from neurocodec.io.files import write_bytes_atomic
     from neurocodec.io.images import load_image, save_image, to_uint8
 
     path = image or sample_image_path()
@@ -114,7 +115,7 @@ def run_codec(
     bin_path, png_path = out_dir / f"{path.stem}.bin", out_dir / f"{path.stem}.png"
     t0 = time.perf_counter()
     data = model.encode_image(rgb, quality)
-    bin_path.write_bytes(data)
+    write_bytes_atomic(bin_path, data, force=True)  # the demo's own output, rewritten each run
     t1 = time.perf_counter()
     out = to_uint8(model.decompress(bitstream.read(bin_path)))
     t2 = time.perf_counter()

@@ -16,6 +16,7 @@ from neurocodec.errors import (
     TruncatedError,
     UnsupportedVersionError,
 )
+from neurocodec.io.files import OutputExistsError
 
 
 def _payload() -> Payload:
@@ -35,6 +36,13 @@ def test_roundtrip(tmp_path):
     assert q == p and size == (tmp_path / "a.bin").stat().st_size
     overhead = size - p.payload_bytes
     assert overhead < 140, overhead  # magic, version, header with JSON metadata, 3 section heads
+    other = Payload(p.codec, p.weights_hash, {**p.metadata, "quality": 4}, p.sections)
+    with pytest.raises(OutputExistsError):  # never over an existing file unless asked
+        bitstream.write(tmp_path / "a.bin", other)
+    assert bitstream.read(tmp_path / "a.bin") == p
+    assert bitstream.write(tmp_path / "a.bin", other, force=True) == (tmp_path / "a.bin").stat().st_size
+    assert bitstream.read(tmp_path / "a.bin") == other
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.bin"]  # no temporary left behind
 
 
 def test_every_truncation_raises():
