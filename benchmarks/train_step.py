@@ -10,10 +10,10 @@ forward's on the same batch and noise (the loss it trains on). Crops come from t
 photos (``train_images``), else from seeded noise.
 
     python benchmarks/train_step.py [--codecs hyperprior,gmm,shallow-2l,mambaic] [--steps 6]
-        [--batch 2] [--patch 256] [--threads 1] [--scan-chunk 8] [--compile g_a,g_s,h_a]
+        [--batch 2] [--patch 256] [--threads 1] [--scan-chunk 1] [--compile g_a,g_s,h_a]
         [--out results/bench/train_step.json]
 
-``--scan-chunk`` sets the chunk of the mambaic's float selective scan (the default is 8), to
+``--scan-chunk`` sets the chunk of the mambaic's float selective scan (the default is 1), to
 compare chunk sizes. ``--compile`` adds a column: bf16 channels-last with those parts compiled in
 place by ``torch.compile`` (the training option ``compile``), timed after its one-off compile.
 """
