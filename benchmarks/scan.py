@@ -114,7 +114,7 @@ def main() -> None:
               f"{r['exact_vs_chunked']:11.2f} {r['exact_vs_sequential']:8.2f}")
     print(f"\nmambaic decode of a 512x768 image: {total:.3f} s, of which exact scans {spent[0]:.3f} s "
           f"({100 * decode['scan_share']:.0f} %)")
-    print(f"\ntraining: float scan forward + backward, L = 576, 4 x 64 channels, state 4, batch 1")
+    print("\ntraining: float scan forward + backward, L = 576, 4 x 64 channels, state 4, batch 1")
     print(f"{'scan':22} {'seconds':>8} {'x sequential':>12}")
     for r in training:
         print(f"{r['scan']:22} {r['s']:8.4f} {r['x_sequential']:11.2f}x")
