@@ -174,11 +174,11 @@ def int_selective_scan(u: Tensor, delta: Tensor, a_q: Tensor, b_q: Tensor, c_q: 
     decay = _half_up_shift(coarse[ex >> 6] * fine[ex & 63], 16).permute(3, 0, 1, 2).contiguous()  # Q16
     states = torch.empty_like(inc)
     h = torch.zeros_like(inc[0])
-    half = 1 << 15
-    for t in range(length):
-        h = ((decay[t] * h + half) >> 16) + inc[t]
-        h.clamp_(-STATE_LIMIT, STATE_LIMIT)
-        states[t] = h
+    half = torch.full_like(h, 1 << 15)
+    for t in range(length):  # h = clamp(((decay * h + 2^15) >> 16) + inc), written in place
+        cur = torch.addcmul(half, decay[t], h, out=states[t])
+        cur.bitwise_right_shift_(16).add_(inc[t]).clamp_(-STATE_LIMIT, STATE_LIMIT)
+        h = cur
     y = (states * cq.permute(3, 0, 1, 2)).sum(-1)  # [L, B, D], Q30
     y = _half_up_shift(y, STATE_FRAC).permute(1, 2, 0) + _half_up_shift(d_q[None, :, None] * u, D_FRAC)
     return y.clamp_(-ACT_LIMIT, ACT_LIMIT)
