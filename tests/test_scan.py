@@ -27,7 +27,7 @@ def _inputs(b: int, d: int, n: int, length: int, groups: int, seed: int = 0) -> 
 
 
 @pytest.mark.parametrize("n", [1, 16])
-@pytest.mark.parametrize("length,chunk", [(37, 8), (64, 16), (5, 32)])
+@pytest.mark.parametrize("length,chunk", [(37, 1), (37, 8), (64, 16), (5, 32)])
 def test_chunked_scan_matches_the_recurrence(n, length, chunk):
     args = _inputs(2, 8, n, length, groups=4)
     y = selective_scan(*args, chunk=chunk)
