@@ -99,14 +99,12 @@ def save_checkpoint(codec: Codec, path: str | Path, update_quantiles: bool = Fal
     else:
         codec.update()
         state = codec.state_dict()
+    from neurocodec.io.files import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never a torn checkpoint
-    try:
+    with atomic_path(path, force=True) as tmp:  # written whole, then renamed: never a torn checkpoint
         torch.save({"codec": codec.name, "config": codec.config, "state_dict": state}, tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

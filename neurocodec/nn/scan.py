@@ -10,11 +10,12 @@ every state is a masked sum over its earlier steps with decay exp(S_t - S_s) (S 
 sum of delta * A within the chunk), which only ever exponentiates non-positive numbers (no
 overflow, no NaN for long sequences); then one multiply-add per chunk carries the state from
 chunk to chunk. The default T = 1 (the carry alone: L multiply-adds on precomputed decays and
-inputs) is the fastest on a CPU (measured while two training runs shared its 2 cores): forward and backward at a 384^2 training crop's latent (L = 576,
-4 x 64 channels, state 4, one thread) take 0.041 s against 0.101 s with T = 4, 0.166 s with T = 8,
-0.95 s for the step-by-step reference and 0.30 s for the earlier implementation at T = 8, which
-looped over chunks with [T, T] blocks sliced out one at a time (``python benchmarks/scan.py``);
-a whole mambaic training step (384^2 crop, bf16) went from 1.19 to 0.54 s. Larger T trades that loop for
+inputs) is the fastest on a CPU: forward and backward at a 384^2 training crop's latent (L = 576,
+4 x 64 channels, state 4, 2 threads, quiet machine) take 0.017 s against 0.039 s with T = 4,
+0.052 s with T = 8 and 0.34 s for the step-by-step reference (``python benchmarks/scan.py``).
+The implementation before d05ec3b looped over chunks, slicing [T, T] blocks out one at a time:
+side by side on one loaded thread it took 0.30 s at T = 8 against 0.041 s, and a whole mambaic
+training step (384^2 crop, bf16) went from 1.19 to 0.54 s. Larger T trades the carry's loop for
 O(L * T * D * N) tensor work, which may pay on a GPU (not measured).
 :func:`selective_scan_reference` is the step-by-step loop the tests compare it with.
 
