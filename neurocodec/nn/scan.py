@@ -146,9 +146,10 @@ def _selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
     bm = Bm.reshape(b, d, n, k, t).permute(0, 1, 3, 4, 2)  # [B, D, K, T, N]
     xb = (dl * u_p.reshape(b, d, k, t)).unsqueeze(-1) * bm
     local = torch.einsum("bdktsn,bdksn->bdktn", torch.exp(seg), xb)  # each chunk from a zero state
+    decay = torch.exp(s)  # from each chunk's start
     # the state entering each chunk: one multiply-add per chunk (_Carry)
-    entering = _Carry.apply(torch.exp(s[:, :, :, -1]).movedim(2, 0), local[:, :, :, -1].movedim(2, 0))
-    states = local + torch.exp(s) * entering.movedim(0, 2).unsqueeze(3)
+    entering = _Carry.apply(decay[:, :, :, -1].movedim(2, 0), local[:, :, :, -1].movedim(2, 0))
+    states = local + decay * entering.movedim(0, 2).unsqueeze(3)
     cm = Cm.reshape(b, d, n, k, t).permute(0, 1, 3, 4, 2)
     y = (states * cm).sum(-1).reshape(b, d, k * t)[..., :length]
     if D is not None:
