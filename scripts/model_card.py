@@ -162,6 +162,8 @@ def main() -> None:
                     help="folder of the exported NAME.pt and its card NAME.json (default checkpoints/: ships them)")
     ap.add_argument("--eval-out", default=None, help="folder of the card's own Kodak result (default --results)")
     ap.add_argument("--limit", type=int, default=None, help="only the first K Kodak images (a quick card, stated in it)")
+    ap.add_argument("--eval-threads", type=int, default=None,
+                    help="torch threads of the Kodak evaluation (default: all cores); 1 when other jobs share them")
     ap.add_argument("--hardware", default=None, help="what trained the last stage (default: this machine's CPU)")
     ap.add_argument("--previous-card", default=None,
                     help="a card whose training stages come first (continuing a shipped checkpoint)")
@@ -217,6 +219,7 @@ def main() -> None:
     if not args.skip_eval:
         subprocess.run([sys.executable, "-m", "neurocodec.cli", "eval", "--modality", "image", "--data", "kodak",
                         "--codecs", str(out), "--out", str(eval_out), "--workers", "1", "--force",
+                        *(["--threads", str(args.eval_threads)] if args.eval_threads else []),
                         *(["--limit", str(args.limit)] if args.limit else [])], check=True)
     doc = read_json(eval_out / f"kodak-{codec.name}.json")
     ours = curve_from_result(doc)

@@ -30,7 +30,7 @@ def _eval(args: argparse.Namespace) -> int:
         modality=args.modality, data=args.data, codecs=_csv(args.codecs), out=Path(args.out),
         workers=args.workers, limit=args.limit, qualities=args.qualities, levels=args.levels, force=args.force,
         skip_unavailable=args.skip_unavailable, dataset_name=args.dataset_name, progress=not args.no_progress,
-        options={"gop": args.gop} if args.gop is not None else None,
+        options={"gop": args.gop} if args.gop is not None else None, threads=args.threads,
     )
     if not cfg.codecs:
         raise InputError("--codecs names no codec")
@@ -149,7 +149,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gop", type=int, help="video: intra period of every codec, in frames (default 32; recorded "
                    "in the results)")
     p.add_argument("--out", required=True, help="folder for the result JSON files")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1), one torch thread each")
+    p.add_argument("--threads", type=int, help="torch threads of a one-worker run (default: torch's own, all "
+                                               "cores); 1 when other jobs share the cores")
     p.add_argument("--limit", type=int, help="only the first K items (sorted by name)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--qualities", type=_ints, help="quality levels in each codec's own units, e.g. 50,90")

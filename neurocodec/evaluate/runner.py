@@ -41,7 +41,8 @@ class EvalConfig:
     a data set named by the modality (e.g. ``librispeech-eval``). `qualities` (codec units) or
     `levels` (that many levels spread evenly over each codec's default sweep) narrow the sweep;
     `limit` takes the first K items (sorted). `options`: run options of the modality (video:
-    ``{"gop": 32}``), over its defaults; recorded in the results."""
+    ``{"gop": 32}``), over its defaults; recorded in the results. `threads`: torch threads of a
+    one-worker run (default: torch's own, all cores); each of several workers runs on one."""
 
     modality: str
     data: Path | str
@@ -56,6 +57,7 @@ class EvalConfig:
     dataset_name: str | None = None
     progress: bool = True
     options: dict[str, Any] | None = None
+    threads: int | None = None
 
 
 def _data_root() -> Path:
@@ -189,7 +191,14 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def environment(workers: int, modality: str = "image") -> dict[str, Any]:
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def environment(workers: int, modality: str = "image", threads: int | None = None) -> dict[str, Any]:
+    """What the timings were measured on: versions, CPU count, workers and torch threads per worker."""
     metric_packages = {p: _version(p) for m in metrics_mod.metrics_for(modality) for p in m.packages}
     return {
         "python": platform.python_version(),
@@ -200,6 +209,7 @@ def environment(workers: int, modality: str = "image") -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "workers": workers,
+        "threads_per_worker": 1 if workers > 1 else (threads or _torch_threads()),
         "timing": "encode_s/decode_s: wall seconds of the codec's encode/decode call alone (conversions "
         "inside the adapter included, file reading, alignment and metrics excluded), one item at a time "
         f"in each of {workers} worker(s)",
@@ -381,7 +391,7 @@ def _fill_result(cfg: EvalConfig, modality: Modality, name: str, codec: Any, des
             "dataset": ds,
             **({"options": options} if options else {}),
             "codec": desc,
-            "environment": environment(cfg.workers, modality.name),
+            "environment": environment(cfg.workers, modality.name, cfg.threads),
             "metrics": {v.key: {"label": v.label, "unit": v.unit, "higher_is_better": v.higher_is_better}
                         for v in metrics_mod.values_for(modality.name).values()},
             "created": created,
@@ -446,6 +456,20 @@ def run_eval(cfg: EvalConfig) -> tuple[list[Path], list[str]]:
         raise InputError("--workers must be at least 1")
     if cfg.limit is not None and cfg.limit < 1:
         raise InputError("--limit must be at least 1")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise InputError("--threads must be at least 1")
+    import torch
+
+    before = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run_codecs(cfg, modality)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_codecs(cfg: EvalConfig, modality: Modality) -> tuple[list[Path], list[str]]:
     options = run_options(modality, cfg.options)
     ds = resolve_dataset(cfg.data, modality)
     items = list_dataset(ds, modality)[: cfg.limit]

@@ -139,3 +139,25 @@ def test_image_codec_from_a_checkpoint_path(crop_folder, tmp_path):
     assert doc["levels"][0]["items"][0]["bytes"] == len(codec.encode_image(img, 2))
     (path2,), _ = run_eval(_cfg(crop_folder, tmp_path / "out2", codecs=[f"{ckpt}+refine2"], qualities=[2], limit=1))
     assert read_json(path2)["codec"]["settings"]["refine_steps"] == 2
+
+
+def test_threads_apply_while_the_codecs_run_and_are_restored(crop_folder, tmp_path, monkeypatch):
+    """--threads N: every item runs with N torch threads, the result records it, and the caller's
+    thread count is back afterwards; 0 is refused."""
+    import torch
+
+    seen = []
+    real = runner._run_one
+
+    def spy(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "_run_one", spy)
+    before = torch.get_num_threads()
+    want = 1 if before > 1 else 2
+    (path,), _ = run_eval(_cfg(crop_folder, tmp_path, codecs=["webp"], qualities=[40, 80], threads=want))
+    assert seen == [want] * 6 and torch.get_num_threads() == before
+    assert read_json(path)["environment"]["threads_per_worker"] == want
+    with pytest.raises(InputError, match="--threads"):
+        run_eval(_cfg(crop_folder, tmp_path, codecs=["webp"], threads=0))
