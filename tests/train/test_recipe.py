@@ -154,15 +154,22 @@ def test_lr_scale_gives_named_parts_their_own_learning_rate():
         ImageCodecModule(**TINY, lr_scale={"nope": 2.0})
 
 
-def test_compiled_parts_train_like_eager_ones_and_keep_the_state_dict():
+TINY_MAMBAIC = {"codec": "mambaic", "codec_config": {"N": 8, "M": 12, "slices": 2, "state": 2, "context": 4, "agg": 8,
+                                                    "window": 4, "qualities": 2}}
+
+
+@pytest.mark.parametrize(("tiny", "part"), [(TINY, "g_a"), (TINY_MAMBAIC, "g_s")], ids=["hyperprior", "mambaic"])
+def test_compiled_parts_train_like_eager_ones_and_keep_the_state_dict(tiny, part):
     """compile=[...] compiles those parts in place: the state dict (so checkpoints and exports) keeps
-    its keys, and a training forward and backward give the eager module's loss and gradients."""
+    its keys, and a training forward and backward give the eager module's loss and gradients. The
+    mambaic: one of the parts train_continue.py compiles for it (its CNN transforms)."""
     torch.manual_seed(0)
-    eager = ImageCodecModule(**TINY)
-    compiled = ImageCodecModule(**TINY, compile=["g_a"])  # one part: a compile costs seconds
+    eager = ImageCodecModule(**tiny)
+    compiled = ImageCodecModule(**tiny, compile=[part])  # one part: a compile costs seconds
     compiled.codec.load_state_dict(eager.codec.state_dict())
     assert list(compiled.state_dict()) == list(eager.state_dict())
-    assert compiled.codec.g_a._compiled_call_impl is not None and eager.codec.g_a._compiled_call_impl is None
+    assert getattr(compiled.codec, part)._compiled_call_impl is not None
+    assert getattr(eager.codec, part)._compiled_call_impl is None
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     q = torch.tensor([1, 1])
     losses, grads = [], []
@@ -172,7 +179,7 @@ def test_compiled_parts_train_like_eager_ones_and_keep_the_state_dict():
         loss = (m.codec.bpp(out["likelihoods"], 64 * 64) + 255.0**2 * ((out["x_hat"] - x) ** 2).flatten(1).mean(1)).mean()
         loss.backward()
         losses.append(loss.item())
-        grads.append(m.codec.g_a[0].weight.grad.clone())
+        grads.append(next(p for p in getattr(m.codec, part).parameters() if p.grad is not None).grad.clone())
     assert math.isclose(losses[0], losses[1], rel_tol=1e-4)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="no submodule"):

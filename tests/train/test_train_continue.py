@@ -132,7 +132,9 @@ def test_compile_choice():
     only; none and explicit lists pass through."""
     assert train_continue.pick_compile("auto", "hyperprior", "cpu") == ["g_a", "g_s", "h_a"]
     assert train_continue.pick_compile("auto", "gmm", "cpu") == ["g_a", "g_s", "h_a"]
-    assert train_continue.pick_compile("auto", "mambaic", "cpu") == []
+    assert train_continue.pick_compile("auto", "mambaic", "cpu") == ["g_a", "g_s"]  # its h_a does not build
+    assert train_continue.pick_compile("auto", "shallow-2l", "cpu") == ["g_a", "g_s", "h_a"]
+    assert train_continue.pick_compile("auto", "unmeasured", "cpu") == []
     assert train_continue.pick_compile("auto", "hyperprior", "auto") == []
     assert train_continue.pick_compile("none", "hyperprior", "cpu") == []
     assert train_continue.pick_compile("g_s,h_a", "shallow-2l", "gpu") == ["g_s", "h_a"]
