@@ -512,6 +512,16 @@ def _export(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = ("neurocodec.evaluate.cli",)
 
 
+def _codec_names() -> str:
+    """The registered codecs by modality, for --help (catalog.CODECS: never out of step)."""
+    from neurocodec.codecs.catalog import CODECS
+
+    by: dict[str, list[str]] = {}
+    for name, modality in CODECS.items():
+        by.setdefault(modality, []).append(name)
+    return "; ".join(f"{', '.join(names)} for {m}" for m, names in by.items())
+
+
 def _job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files (never an input)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
@@ -539,8 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(.y4m, .yuv; .mp4/.mkv/.webm with --codec hytip; a folder of PNG frames), or a folder")
     p.add_argument("-o", "--output", help="output .bin file or folder; default: beside the input, NAME.EXT.bin")
     p.add_argument("--codec", default=None,
-                   help="codec name (shipped checkpoint): hyperprior or gmm for images, dac or snac for audio, hytip for "
-                        "video; default hyperprior for images, dac for audio, hytip for .y4m/.yuv")
+                   help=f"codec name (shipped checkpoint): {_codec_names()}; default hyperprior for images, dac for "
+                        "audio, hytip for .y4m/.yuv")
     p.add_argument("--checkpoint", help="a checkpoint file instead of the shipped one")
     p.add_argument("-q", "--quality", type=int, default=None,
                    help="quality level, 1 (smallest) .. the checkpoint's number of levels (6 for the shipped ones); "

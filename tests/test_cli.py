@@ -311,3 +311,15 @@ def test_ctrl_c_exits_130_and_leaves_only_whole_files(tmp_path, ckpt):
 
     for f in written:  # every file that exists is whole
         bitstream.loads(f.read_bytes())
+
+
+def test_encode_help_names_every_registered_codec(capsys):
+    """--codec's help lists the catalog's codecs by modality, so a new codec cannot be left out."""
+    from neurocodec.codecs.catalog import CODECS
+
+    with pytest.raises(SystemExit):
+        main(["encode", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, modality in CODECS.items():
+        assert name in text, name
+    assert "shallow-2l, shallow-jpeg, mambaic for image" in text and "dac, snac for audio" in text
