@@ -2,7 +2,8 @@
 mbt2018-mean of the same N/M, compress and decompress per image, entropy coding separated
 from the networks; then a complexity table of every registered image codec: encode and decode
 seconds per image at 1 and 2 threads, decode kFLOP/px (:mod:`neurocodec.evaluate.complexity`),
-parameters, and seconds per refinement step (iterative encoding). A codec without a shipped
+parameters, and seconds per refinement step (iterative encoding); and the gmm's entropy decoding
+with the coder's AVX2 mixture kernel against its scalar one (same files, interleaved). A codec without a shipped
 checkpoint is measured untrained at its CPU training configuration (marked so; its network
 timings and FLOPs are those of the trained model, its bpp is not).
 
@@ -31,6 +32,7 @@ import torch
 from neurocodec import bitstream
 from neurocodec.codecs import registry
 from neurocodec.data import data_path
+from neurocodec.entropy import set_simd, simd_supported
 from neurocodec.io.images import list_images, load_image, to_tensor
 
 
@@ -112,6 +114,49 @@ def bench_compressai(hyper_codec, images: list[torch.Tensor]) -> dict:
             enc, dec = enc + t1 - t0, dec + t2 - t1
             nbytes += sum(len(s[0]) for s in out["strings"])
     return summary(f"compressai mbt2018-mean N={n} M={m}", len(images), enc, dec, timers, nbytes, images)
+
+
+def bench_simd(codec, images: list[torch.Tensor], qualities: list[int], repeats: int = 10) -> list[dict]:
+    """Seconds per image in the mixture layer's decoding (``gmm.decompress_int``: parameter
+    quantisation and the coder) with the AVX2 mixture kernel and with the scalar one: the calls
+    of real decodes are recorded, then replayed `repeats` times per kernel, interleaved; best
+    time. The symbols must be identical. Empty where the CPU has no AVX2 or the codec no
+    mixture layer."""
+    layer = getattr(codec, "gmm", None)
+    if not simd_supported() or layer is None:
+        return []
+    calls: list[tuple[tuple, dict]] = []
+    real = layer.decompress_int
+
+    def record(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        calls.append((a, k))
+        return real(*a, **k)
+
+    rows = []
+    for q in qualities:
+        calls.clear()
+        layer.decompress_int = record
+        try:
+            for x in images:
+                codec.decompress(codec.compress(x, q, reconstruct=False)[0])
+        finally:
+            layer.decompress_int = real
+        best: dict[bool, float] = {True: float("inf"), False: float("inf")}
+        outs: dict[bool, list[torch.Tensor]] = {}
+        for _ in range(repeats):
+            for simd in (True, False):
+                before = set_simd(simd)
+                try:
+                    t0 = time.perf_counter()
+                    outs[simd] = [real(*a, **k) for a, k in calls]
+                    best[simd] = min(best[simd], time.perf_counter() - t0)
+                finally:
+                    set_simd(before)
+        assert all(torch.equal(a, b) for a, b in zip(outs[True], outs[False])), "the kernels decoded differently"
+        k = len(images)
+        rows.append({"codec": codec.name, "quality": q, "avx2_decode_s": best[True] / k,
+                     "scalar_decode_s": best[False] / k, "avx2_speedup": best[False] / best[True]})
+    return rows
 
 
 def summary(name: str, k: int, enc: float, dec: float, timers: Timers, nbytes: int, images: list[torch.Tensor]) -> dict:
@@ -209,6 +254,13 @@ def main() -> None:
     print()
     for k, v in targets.items():
         print(f"{k:55} {v:7.2f}")
+    simd = bench_simd(gmm, images[: args.complexity_images], sorted({1, args.quality, gmm.qualities[-1]}))
+    if simd:
+        print(f"\nThe gmm's mixture decoding (gmm.decompress_int), AVX2 kernel vs scalar ({min(args.complexity_images, len(images))} "
+              "images, best of 10 interleaved replays, identical symbols), seconds per image")
+        for r in simd:
+            print(f"  q{r['quality']}: AVX2 {r['avx2_decode_s']:.4f}  scalar {r['scalar_decode_s']:.4f}  "
+                  f"{r['avx2_speedup']:.2f}x")
     complexity = [bench_complexity(n, images[: args.complexity_images], args.quality, args.refine_steps) for n in args.codecs]
     hp = next((r for r in complexity if r["codec"] == "hyperprior"), None)
     print(f"\nComplexity: Kodak, {min(args.complexity_images, len(images))} images, quality {args.quality}, seconds per image")
@@ -223,8 +275,11 @@ def main() -> None:
               f"{r['encode_s_1t']:7.3f} {r['decode_s_1t']:7.3f} {r['encode_s_2t']:7.3f} {r['decode_s_2t']:7.3f} "
               f"{rel:9.2f} {r['refine_step_s']:13.3f} {r['bpp']:6.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "complexity": complexity, "args": vars(args),
-                                          "platform": platform.platform()}, indent=2))
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
+    Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "simd": simd, "complexity": complexity, "args": vars(args),
+                                          "cpu": cpu, "platform": platform.platform()}, indent=2))
     print(f"\nwrote {args.out}")
 
 
