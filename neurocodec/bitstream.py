@@ -90,7 +90,7 @@ def _header_bytes(codec: str, weights_hash: bytes, metadata: dict[str, Any]) -> 
     if len(weights_hash) != HASH_BYTES:
         raise ValueError(f"weights_hash must be {HASH_BYTES} bytes")
     name = codec.encode("utf-8")
-    meta = json.dumps(metadata, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    meta = json.dumps(metadata, separators=(",", ":"), sort_keys=True, allow_nan=False).encode("utf-8")
     header = _varint(len(name)) + name + weights_hash + _varint(len(meta)) + meta
     if len(header) > _MAX_HEADER:
         raise ValueError("metadata too large")
@@ -237,9 +237,11 @@ class StreamReader:
             self.codec = h.take(h.varint("codec name length", h.remaining()), "codec name").decode("utf-8")
             self.weights_hash = h.take(HASH_BYTES, "weights hash")
             meta_raw = h.take(h.varint("metadata length", h.remaining()), "metadata")
-            self.metadata = json.loads(meta_raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            self.metadata = json.loads(meta_raw.decode("utf-8"), parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, NaN/Infinity, an int of 4300+ digits
             raise BitstreamError(f"corrupt file header: {e}") from None
+        except RecursionError:
+            raise BitstreamError("corrupt file header: metadata nested too deeply") from None
         if not isinstance(self.metadata, dict) or h.remaining():
             raise BitstreamError("corrupt file header")
         self.count = r.varint("section count", min(max_sections, r.remaining()))
@@ -275,6 +277,11 @@ class StreamReader:
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         while self._read < self.count:
             yield self.next_section()
+
+
+def _no_constant(name: str) -> None:
+    """json's parse_constant: NaN and +-Infinity are not JSON and never written here."""
+    raise ValueError(f"{name} in metadata")
 
 
 def loads(data: bytes | bytearray | memoryview) -> Payload:

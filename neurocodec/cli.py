@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from neurocodec import __version__, bitstream
-from neurocodec.errors import InputError, NeurocodecError
+from neurocodec.errors import BitstreamError, InputError, NeurocodecError
 from neurocodec.io.formats import (
     AUDIO_OUTPUT_SUFFIXES,
     AUDIO_SUFFIXES,
@@ -223,6 +223,9 @@ def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
     data = job.src.read_bytes()
     payload = bitstream.loads(data)  # a bad file fails here, before the model loads
     name = payload.codec
+    if name not in CODECS:  # never a path: the name is the file's, not the user's
+        raise BitstreamError(f"{job.src} names codec {name!r}, which this release does not have "
+                             f"(known: {', '.join(sorted(CODECS))})")
 
     if CODECS.get(name) == "audio":
         return _decode_audio(job, args, payload)
@@ -251,6 +254,8 @@ def _worker_init(name: str | None, checkpoint: str | None) -> None:
 
 
 def _run_jobs(jobs: list[Job], one, args: argparse.Namespace, what: str, codec_name: str | None) -> int:  # noqa: ANN001
+    if args.workers < 1:
+        raise InputError(f"--workers must be 1 or more, got {args.workers}")
     make_folders(jobs)
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
@@ -349,8 +354,8 @@ def _encode(args: argparse.Namespace) -> int:
             raise InputError(f"--{opt.replace('_', '-')} is for video (codec hytip)")
     if args.refine_steps is not None and args.refine_steps < 0:
         raise InputError(f"--refine-steps must be 0 or more, got {args.refine_steps}")
-    if args.refine_seconds is not None and args.refine_seconds <= 0:
-        raise InputError(f"--refine-seconds must be positive, got {args.refine_seconds}")
+    if args.refine_seconds is not None and not 0 < args.refine_seconds < float("inf"):
+        raise InputError(f"--refine-seconds must be a positive number, got {args.refine_seconds}")
     for opt in ("kbps", "stages", "keep_channels"):
         if getattr(args, opt):
             raise InputError(f"--{opt.replace('_', '-')} is for audio; images take -q/--quality")
@@ -612,11 +617,32 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the files being written are removed or finished."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 some files failed, 2 bad arguments or input, 130 interrupted,
-    141 the output pipe was closed."""
+    141 the output pipe was closed, 143 terminated (SIGTERM)."""
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -629,9 +655,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 141
-    except KeyboardInterrupt:
-        print(f"neurocodec {args.command}: interrupted (no partial files were left)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        why = "terminated" if isinstance(e, _Terminated) else "interrupted"
+        print(f"neurocodec {args.command}: {why} (no partial files were left)", file=sys.stderr)
+        return 143 if isinstance(e, _Terminated) else 130
     except (NeurocodecError, OSError) as e:
         print(f"neurocodec {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -95,6 +95,30 @@ def test_huge_declared_lengths_are_refused_before_reading():
         bitstream.loads(head + b"\xff\xff\x03")  # 65535 sections in 0 bytes
 
 
+def _with_metadata(raw: bytes, codec: str = "hyperprior") -> bytes:
+    """A .bin whose metadata is `raw` (not necessarily what json.dumps writes), with a valid CRC."""
+    import zlib
+
+    name = codec.encode()
+    header = bitstream._varint(len(name)) + name + bytes(8) + bitstream._varint(len(raw)) + raw
+    return (bitstream.MAGIC + bytes([bitstream.FORMAT_VERSION]) + bitstream._varint(len(header)) + header
+            + zlib.crc32(header).to_bytes(4, "little") + bitstream._varint(0))
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (b'{"height":Infinity}', "Infinity"), (b'{"height":NaN}', "NaN"), (b'{"h":-Infinity}', "Infinity"),
+    (b'{"height":' + b"9" * 5000 + b"}", "digits"), (b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+])
+def test_metadata_that_is_not_plain_json_is_a_bitstream_error(raw, why):
+    """Non-finite numbers, integers past Python's digit limit and deep nesting are corrupt
+    headers (BitstreamError), not OverflowError or RecursionError later on."""
+    assert bitstream.loads(_with_metadata(b'{"height":7}')).metadata == {"height": 7}  # the helper is right
+    with pytest.raises(BitstreamError, match=why):
+        bitstream.loads(_with_metadata(raw))
+    with pytest.raises(ValueError):  # and never written
+        bitstream.dumps(Payload("x", bytes(8), {"v": float("inf")}, {}))
+
+
 def test_model_mismatch():
     p = _payload()
     p.check_model("hyperprior", bytes(range(8)))

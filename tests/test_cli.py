@@ -146,6 +146,10 @@ def test_model_mistakes_are_one_line_errors(tmp_path, ckpt, capsys):
     assert "not a PyTorch checkpoint" in err and len(err.splitlines()) == 1
     assert _run("encode", img, "--checkpoint", ckpt, "-q", "3") == 2  # a 2-level checkpoint
     assert "1..2" in capsys.readouterr().err
+    for opt, value, msg in [("--workers", "0", "--workers"), ("--workers", "-1", "--workers"),
+                            ("--refine-seconds", "nan", "--refine-seconds"), ("--refine-seconds", "inf", "--refine-seconds")]:
+        assert _run("encode", img, "--checkpoint", ckpt, opt, value) == 2, (opt, value)
+        assert msg in capsys.readouterr().err
     assert not (tmp_path / "img.png.bin").exists()
 
 
@@ -167,6 +171,48 @@ def test_interrupt_leaves_no_partial_file(tmp_path, ckpt, monkeypatch, capsys):
             tmp.write_bytes(b"half")
             raise KeyboardInterrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png"]
+
+
+def test_sigterm_mid_write_leaves_no_partial_file(tmp_path, ckpt, monkeypatch, capsys):
+    """SIGTERM (a job scheduler, `timeout`) is handled as Ctrl-C: the half-written output is
+    removed, exit code 143, and the caller's SIGTERM handler is back afterwards."""
+    import os
+    import signal
+
+    import neurocodec.io.images as images
+
+    img = _png(tmp_path / "img.png")
+    assert _run("encode", img, "--checkpoint", ckpt) == 0
+    real = images.save_image
+
+    def killed(a, path):  # noqa: ANN001, ANN202
+        Path(path).write_bytes(b"half a PNG")
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(a, path)  # not reached: the handler raises first
+
+    monkeypatch.setattr(images, "save_image", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    assert _run("decode", tmp_path / "img.png.bin", "-o", tmp_path / "out.png", "--checkpoint", ckpt) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png", "img.png.bin"]
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_files_codec_name_is_never_a_path(tmp_path, ckpt, capsys):
+    """The codec a .bin names picks a shipped model by name; a name that is a path (a crafted
+    or corrupt file) is refused before anything is loaded from it."""
+    from neurocodec import bitstream
+
+    img = _png(tmp_path / "img.png")
+    assert _run("encode", img, "--checkpoint", ckpt) == 0
+    p = bitstream.read(tmp_path / "img.png.bin")
+    for name in (ckpt, "../../etc/passwd"):
+        bad = tmp_path / "bad.bin"
+        bad.write_bytes(bitstream.dumps(bitstream.Payload(name, p.weights_hash, p.metadata, p.sections)))
+        capsys.readouterr()
+        assert _run("decode", bad, "-o", tmp_path / "bad.png", "-f") == 2
+        assert "which this release does not have" in capsys.readouterr().err
+        assert not (tmp_path / "bad.png").exists()
 
 
 def test_broken_pipe_ends_quietly(tmp_path, ckpt, monkeypatch, capsys):

@@ -120,6 +120,36 @@ def test_refusals_are_clear(tmp_path: Path, ckpt: str, capsys) -> None:
     assert "snac" in capsys.readouterr().err
 
 
+def test_many_channels_and_damaged_lengths(tmp_path: Path, ckpt: str, capsys) -> None:
+    """--keep-channels with 3 channels decodes (FFmpeg's default 3-channel layout) at the exact
+    length; a header whose sample count disagrees with the coded length, or names 0 channels,
+    is refused before anything is written; an output format that cannot hold the rate is a
+    clear error; a 1 Hz file is refused at encode."""
+    src = _voice(tmp_path / "three.wav", 0.3, 16000, 3)
+    assert main(["encode", str(src), "--checkpoint", ckpt, "--codec", "dac", "--keep-channels"]) == 0
+    coded = tmp_path / "three.wav.bin"
+    assert main(["decode", str(coded), "-o", str(tmp_path / "three_out.flac"), "--checkpoint", ckpt]) == 0
+    assert audio.read(tmp_path / "three_out.flac").shape == audio.read(src).shape == (3, 4800)
+    p = bitstream.read(coded)
+    for change, msg in [({"n": 4800 * 2000}, "inconsistent"), ({"n": 4800 + 200}, "inconsistent"),
+                        ({"coded": 0}, "out of range"), ({"rate": 1}, "out of range")]:
+        bad = tmp_path / "bad.bin"
+        bad.write_bytes(bitstream.dumps(bitstream.Payload(p.codec, p.weights_hash, {**p.metadata, **change}, p.sections)))
+        capsys.readouterr()
+        assert main(["decode", str(bad), "-o", str(tmp_path / "bad.wav"), "-f", "--checkpoint", ckpt]) == 2, change
+        assert msg in capsys.readouterr().err, change
+        assert not (tmp_path / "bad.wav").exists() and not list(tmp_path.glob(".nc-*")), change
+    hi = _voice(tmp_path / "hi.wav", 0.2, 96000)
+    assert main(["encode", str(hi), "--checkpoint", ckpt, "--codec", "dac"]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "hi.wav.bin"), "-o", str(tmp_path / "hi.mp3"), "--checkpoint", ckpt]) == 2
+    assert "write .wav or .flac" in capsys.readouterr().err and not list(tmp_path.glob("*.mp3"))
+    low = tmp_path / "low.wav"
+    audio.write(low, np.zeros((1, 8), np.float32), 1)
+    assert main(["encode", str(low), "--checkpoint", ckpt, "--codec", "dac"]) == 2
+    assert "1 Hz" in capsys.readouterr().err
+
+
 def test_two_step_training_writes_a_checkpoint_encode_uses(tmp_path: Path) -> None:
     split = tmp_path / "libri" / "train-clean-100"
     split.mkdir(parents=True)

@@ -170,6 +170,16 @@ def test_bad_inputs_are_clear_errors(ckpt, tmp_path, capsys):
     assert not (tmp_path / "cut.decoded.y4m").exists()  # no partial output
     (tmp_path / "flip.bin").write_bytes(data[:-30] + bytes([data[-30] ^ 1]) + data[-29:])
     assert "checksum" in err(["decode", str(tmp_path / "flip.bin"), "--checkpoint", str(ckpt), "--quiet"])
+    # a damaged colour policy in the header (not an object; an unknown matrix or range)
+    from neurocodec import bitstream
+
+    p = bitstream.loads(data)
+    for color in ("x", {"matrix": "bogus"}, {"matrix": "rgb", "yuv_matrix": "bt709", "yuv_range": "wide"}):
+        (tmp_path / "col.bin").write_bytes(bitstream.dumps(bitstream.Payload(
+            p.codec, p.weights_hash, {**p.metadata, "color": color}, p.sections)))
+        assert "colour policy" in err(["decode", str(tmp_path / "col.bin"), "-o", str(tmp_path / "col.y4m"), "-f",
+                                       "--checkpoint", str(ckpt), "--quiet"]), color
+        assert not (tmp_path / "col.y4m").exists()
     # another model's file
     assert "not a video codec" in err(["decode", str(tmp_path / "c.y4m.bin"), "--checkpoint", "hyperprior", "--quiet"])
     # an image-only output suffix for a video

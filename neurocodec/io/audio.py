@@ -149,12 +149,12 @@ class Writer:
         fmt, codec, sample_fmt = WRITERS[ext]
         self.channels, self.samples, self.written = channels, samples, 0
         layout = _LAYOUTS.get(channels)
-        if layout is None:
-            layout = av.AudioLayout(channels).name
+        if layout is None:  # FFmpeg's default layout for that many channels ("3c" -> "2.1", "6c" -> "5.1")
+            layout = av.AudioLayout(f"{channels}c").name
         self.layout = layout
         rate_codec = rate_out
         if codec == "libopus" and rate_out not in (8000, 12000, 16000, 24000, 48000):
-            raise InputError(f"Opus cannot store {rate_out} Hz audio ({path}); write .wav or .flac")
+            raise InputError(f"Opus cannot store {rate_out} Hz audio; write .wav or .flac")
         self.c = av.open(str(path), "w", format=fmt)
         self.s = self.c.add_stream(codec, rate=rate_codec, layout=layout)
         self.s.format = sample_fmt

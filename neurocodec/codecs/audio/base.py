@@ -44,6 +44,14 @@ GAIN_STEP_DB = 1 / 16  # the header's gain unit
 MAX_GAIN_DB = 60.0  # input gain and the header's output gain are clamped to +-this
 MAX_SAMPLES = 16_000 * 3600 * 24  # one day at 16 kHz
 MAX_CHANNELS = 64
+MIN_RATE, MAX_RATE = 1_000, 768_000  # Hz of the files coded and written
+
+
+def consistent_length(samples: int, rate: int, coded: int) -> bool:
+    """Whether `samples` at `rate` Hz is the length that `coded` samples at 16 kHz came from
+    (the resampler's rounding and a tiny input's one coded sample allowed): a header whose
+    lengths disagree would make the decoder pad a short file to any length."""
+    return abs(samples * 16_000 / rate - coded) <= 64 + coded / 1000
 # The header (JSON metadata of the .bin, kept short: at 1.4 kbps every byte is 0.5 % of a
 # 10-second file): rate, ch (the input's rate and channels), coded (channels coded: 1 when
 # downmixed), n (samples per channel at `rate`), n16k (samples coded at 16 kHz), stages
@@ -363,6 +371,8 @@ class AudioCodec(Codec):
         from neurocodec.io import audio
 
         info = audio.probe(path)
+        if not MIN_RATE <= info.rate <= MAX_RATE:
+            raise InputError(f"{path} is sampled at {info.rate} Hz; audio from {MIN_RATE} to {MAX_RATE} Hz is coded")
         total, sq, count = 0, 0.0, 0
         for b in audio.stream(path):
             b = b if keep_channels else audio.downmix(b)
@@ -397,11 +407,24 @@ class AudioCodec(Codec):
             rate, samples, c = int(m["rate"]), int(m["n"]), int(m["coded"])
         except (KeyError, TypeError, ValueError) as e:
             raise BitstreamError(f"audio header is incomplete or damaged ({type(e).__name__}: {e})") from None
-        if not (1 <= rate <= 768_000 and 1 <= samples <= MAX_SAMPLES * 48):
-            raise BitstreamError(f"audio header out of range (rate {rate}, samples {samples})")
-        with audio.Writer(path, self.sample_rate, rate, c, samples) as w:
-            for y in self.decode_stream(payload):
-                w.write(y.numpy())
+        try:
+            seen = int(m["n16k"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise BitstreamError(f"audio header is incomplete or damaged ({type(e).__name__}: {e})") from None
+        if not (MIN_RATE <= rate <= MAX_RATE and 1 <= samples <= MAX_SAMPLES * 48 and 1 <= c <= MAX_CHANNELS):
+            raise BitstreamError(f"audio header out of range (rate {rate}, samples {samples}, channels {c})")
+        if not consistent_length(samples, rate, seen):
+            raise BitstreamError(f"audio header is inconsistent: {samples} samples at {rate} Hz cannot come from "
+                                 f"{seen} coded at 16 kHz; the file is corrupt")
+        import av
+
+        try:
+            with audio.Writer(path, self.sample_rate, rate, c, samples) as w:
+                for y in self.decode_stream(payload):
+                    w.write(y.numpy())
+        except av.FFmpegError as e:  # e.g. MP3 or AAC at a rate or channel count they do not take
+            raise InputError(f"cannot write {c} channel(s) at {rate} Hz as {Path(path).suffix.lower()} ({e}); "
+                             "write .wav or .flac") from None
         return {"rate": rate, "channels": c, "samples": samples}
 
     # ---- payload -----------------------------------------------------------------------------

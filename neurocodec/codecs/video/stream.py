@@ -25,6 +25,7 @@ import torch
 from neurocodec import bitstream
 from neurocodec.bitstream import _Reader, _varint
 from neurocodec.codecs.image.base import check_size
+from neurocodec.io.video import MATRICES, RANGES
 from neurocodec.codecs.video.hytip import Buffer, HyTIP
 from neurocodec.codecs.video.motion import flow_estimator
 from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, NeurocodecError
@@ -151,6 +152,11 @@ class VideoDecoder:
         except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
             raise BitstreamError("video .bin lacks width/height/fps/frames/gop/quality/intra") from None
         check_size(self.height, self.width, BitstreamError)
+        color = meta.get("color", {})
+        m = color.get("yuv_matrix") or color.get("matrix") if isinstance(color, dict) else None
+        r = color.get("yuv_range") or color.get("range") if isinstance(color, dict) else None
+        if not isinstance(color, dict) or m not in (None, *MATRICES) or r not in (None, *RANGES):
+            raise BitstreamError(f"video .bin has a damaged colour policy {color!r}"[:200])
         if self.frames != self.reader.count or not 1 <= self.gop <= MAX_GOP or self.fps <= 0:
             raise BitstreamError("corrupt video .bin header (frame count, GOP or frame rate)")
         if intra_name != codec.intra.name or intra_hash != codec.intra.weights_hash().hex():
