@@ -117,6 +117,27 @@ def _orient(img: Image.Image, name: str) -> None:
         log.warning("%s: unreadable EXIF data (%s); loaded as stored, without orientation", name, e)
 
 
+def _png_bit_depth(path: Path, img: Image.Image) -> int | None:
+    """A PNG's bit depth from its IHDR chunk (Pillow does not report it for RGB), else None."""
+    if img.format != "PNG":
+        return None
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else None
+
+
+def _png16_rgb8(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A 16-bit colour PNG's RGB rounded to 8 bits (v * 255 / 65535, the policy above): Pillow
+    loads such a file keeping each sample's high byte, i.e. truncated. Decoded by FFmpeg (PyAV)."""
+    import av
+
+    with av.open(str(path)) as c:
+        a = next(c.decode(video=0)).to_ndarray(format="rgb48le")
+    if a.shape != tuple(shape):
+        raise InputError(f"{path}: its 16-bit pixels decode to {a.shape}, not {tuple(shape)}")
+    return np.clip(np.round(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+
+
 def load_image_info(path: str | Path) -> ImageInfo:
     """Read an image file as uint8 RGB [H, W, 3] plus whether it is grayscale (module policy).
 
@@ -130,10 +151,15 @@ def load_image_info(path: str | Path) -> ImageInfo:
                 raise InputError(f"{p}: has {frames} frames (animated or multi-page); the codecs code one "
                                  "still image: extract one frame first")
             img.load()
+            upright = img.getexif().get(0x0112, 1) in (0, 1)
             _orient(img, p.name)
             if img.info.get("icc_profile"):
                 _warn_icc(str(p))
-            return ImageInfo(to_rgb8(img, p.name), is_grayscale(img))
+            rgb = to_rgb8(img, p.name)  # checks transparency too
+            if upright and _png_bit_depth(p, img) == 16 and img.mode in ("RGB", "RGBA"):
+                rgb = _png16_rgb8(p, rgb.shape)
+                log.warning("%s: 16-bit image reduced to 8 bits", p.name)
+            return ImageInfo(rgb, is_grayscale(img))
     except Image.DecompressionBombError as e:
         raise InputError(f"{p}: too large ({e})") from None
     except (UnidentifiedImageError, OSError) as e:

@@ -153,3 +153,40 @@ def test_size_limits_are_the_codecs(tmp_path):
     (tmp_path / "big.png").write_bytes(with_size(9000, 8000))  # 72 MP, sides fine
     with pytest.raises(InputError, match="9000x8000 is too large"):
         load_image(tmp_path / "big.png")
+
+
+def _png16(path, rgb16: np.ndarray, alpha16: np.ndarray | None = None) -> None:
+    """A 16-bit RGB (colour type 2) or RGBA (6) PNG written by hand: Pillow cannot write one."""
+    import struct
+    import zlib
+
+    a = rgb16 if alpha16 is None else np.concatenate([rgb16, alpha16[..., None]], 2)
+    h, w = a.shape[:2]
+    raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2 if alpha16 is None else 6, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_colour_pngs_are_rounded_not_truncated(tmp_path, caplog):
+    """Pillow loads a 16-bit RGB PNG keeping each sample's high byte; the policy is rounding
+    (v * 255 / 65535) with a warning, as for 16-bit gray. The values below differ between the two."""
+    rng = np.random.default_rng(3)
+    rgb16 = rng.integers(0, 65536, (6, 9, 3)).astype(np.uint16)
+    rgb16[0, 0] = (0x80FF, 0x00FF, 0xFFFF)  # high bytes 0x80, 0x00, 0xFF; rounded 0x81, 0x01, 0xFF
+    want = np.round(rgb16 * 255.0 / 65535).astype(np.uint8)
+    assert (want != (rgb16 >> 8)).any()
+    _png16(tmp_path / "c16.png", rgb16)
+    with caplog.at_level("WARNING"):
+        np.testing.assert_array_equal(load_image(tmp_path / "c16.png"), want)
+    assert "16-bit image reduced to 8 bits" in caplog.text
+    _png16(tmp_path / "opaque16.png", rgb16, np.full(rgb16.shape[:2], 65535, np.uint16))
+    np.testing.assert_array_equal(load_image(tmp_path / "opaque16.png"), want)
+    alpha = np.full(rgb16.shape[:2], 65535, np.uint16)
+    alpha[2, 2] = 100
+    _png16(tmp_path / "alpha16.png", rgb16, alpha)
+    with pytest.raises(InputError, match="transparency"):
+        load_image(tmp_path / "alpha16.png")
