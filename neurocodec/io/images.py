@@ -16,7 +16,9 @@ Codecs take 8-bit RGB. An input is read as a viewer shows it; on load:
 - Palette images: converted to RGB (coded and decoded as RGB, even when the palette is gray).
 - RGBA / LA / PA: accepted only when alpha is fully opaque (alpha is dropped); any transparency
   is refused with :class:`InputError`, since the codecs do not code alpha.
-- 16-bit images: reduced to 8 bits by rounding (v * 255 / 65535), with a warning.
+- 16-bit images: reduced to 8 bits by rounding (v * 255 / 65535), with a warning (16-bit colour
+  PNGs are decoded by FFmpeg for that: Pillow would keep each sample's high byte).
+- 32-bit float gray (F): values in [0, 1] are scaled by 255, larger ones read as 8- or 16-bit.
 - CMYK, YCbCr, LAB: converted to RGB by Pillow.
 - Colour profiles: the pixel values are coded as they are stored (right for sRGB, the usual
   profile). An embedded ICC profile is neither applied nor kept in the .bin; the first input
@@ -82,7 +84,10 @@ def to_rgb8(img: Image.Image, name: str = "image") -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        top = a.max(initial=0)
+        hi = 65535.0 if mode.startswith("I;16") or top > 255 else 255.0
+        if mode == "F" and top <= 1.0:  # a float image in [0, 1], the usual convention
+            hi = 1.0
         if hi > 255:
             log.warning("%s: 16-bit image reduced to 8 bits", name)
         g = np.clip(np.round(a * 255.0 / hi), 0, 255).astype(np.uint8)

@@ -337,7 +337,9 @@ def _y4m_header(f: IO[bytes], p: Path) -> _Y4m:
                 h = int(val)
             elif key == "F":
                 num, den = (int(x) for x in val.split(":"))
-                fps = Fraction(num, den) if num > 0 and den > 0 else None
+                if num < 0 or den < 0 or (num > 0) != (den > 0):
+                    raise InputError(f"{p}: Y4M frame rate F{val} is not a rate (F0:0, unknown, is allowed)")
+                fps = Fraction(num, den) if num > 0 else None
             elif key == "I":
                 if val in ("t", "b", "m"):
                     raise InputError(f"{p}: interlaced Y4M (I{val}) is not supported; deinterlace it first")

@@ -190,3 +190,11 @@ def test_16_bit_colour_pngs_are_rounded_not_truncated(tmp_path, caplog):
     _png16(tmp_path / "alpha16.png", rgb16, alpha)
     with pytest.raises(InputError, match="transparency"):
         load_image(tmp_path / "alpha16.png")
+
+
+def test_float_gray_in_unit_range_is_scaled(tmp_path):
+    """A 32-bit float image (mode F) holding [0, 1] is scaled by 255 (it read as almost black)."""
+    f = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
+    Image.fromarray(f, "F").save(tmp_path / "f.tif")
+    out = load_image_info(tmp_path / "f.tif")
+    assert out.gray and (out.rgb[:, :, 0] == np.round(f * 255).astype(np.uint8)).all()

@@ -245,6 +245,8 @@ def test_y4m_444_and_mono(tmp_path: Path) -> None:
     (b"YUV4MPEG2 Wx H8\n", "malformed"),
     (b"RIFF\x00\x00\x00\x00garbage", "not a Y4M"),
     (b"YUV4MPEG2 W8 H8 F25:1 C420jpeg", "no end of line"),
+    (b"YUV4MPEG2 W8 H8 F-25:1\n", "not a rate"),
+    (b"YUV4MPEG2 W8 H8 F25:0\n", "not a rate"),
 ])
 def test_y4m_bad_headers(tmp_path: Path, header: bytes, match: str) -> None:
     p = tmp_path / "bad.y4m"
