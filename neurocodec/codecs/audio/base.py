@@ -46,12 +46,6 @@ MAX_SAMPLES = 16_000 * 3600 * 24  # one day at 16 kHz
 MAX_CHANNELS = 64
 MIN_RATE, MAX_RATE = 1_000, 768_000  # Hz of the files coded and written
 
-
-def consistent_length(samples: int, rate: int, coded: int) -> bool:
-    """Whether `samples` at `rate` Hz is the length that `coded` samples at 16 kHz came from
-    (the resampler's rounding and a tiny input's one coded sample allowed): a header whose
-    lengths disagree would make the decoder pad a short file to any length."""
-    return abs(samples * 16_000 / rate - coded) <= 64 + coded / 1000
 # The header (JSON metadata of the .bin, kept short: at 1.4 kbps every byte is 0.5 % of a
 # 10-second file): rate, ch (the input's rate and channels), coded (channels coded: 1 when
 # downmixed), n (samples per channel at `rate`), n16k (samples coded at 16 kHz), stages
@@ -67,6 +61,13 @@ def header_kbps(seconds: float) -> float:
     return 8 * HEADER_BYTES / max(seconds, 1e-9) / 1000
 
 UNPACKINGS = {v: k for k, v in PACKINGS.items()}
+
+
+def consistent_length(samples: int, rate: int, coded: int) -> bool:
+    """Whether `samples` at `rate` Hz is the length that `coded` samples at 16 kHz came from
+    (the resampler's rounding and a tiny input's one coded sample allowed): a header whose
+    lengths disagree would make the decoder pad a short file to any length."""
+    return abs(samples * 16_000 / rate - coded) <= 64 + coded / 1000
 
 
 def rms_dbfs(x: Tensor | np.ndarray) -> float:
@@ -300,6 +301,8 @@ class AudioCodec(Codec):
             raise InputError(f"--beam must be 1 or more, got {beam}")
         if not 1 <= samples <= MAX_SAMPLES * 6:
             raise InputError(f"{samples} samples: empty or too long (at most one day)")
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise InputError(f"audio at {rate} Hz: rates from {MIN_RATE} to {MAX_RATE} Hz are coded")
         if kbps is not None and stages is None:  # --kbps is the whole file's rate: the header counts
             kbps = max(1e-9, kbps - header_kbps(samples / rate)) if kbps > 0 else kbps
         n = self.stages_for(kbps, stages)

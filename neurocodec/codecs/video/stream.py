@@ -25,11 +25,11 @@ import torch
 from neurocodec import bitstream
 from neurocodec.bitstream import _Reader, _varint
 from neurocodec.codecs.image.base import check_size
-from neurocodec.io.video import MATRICES, RANGES
 from neurocodec.codecs.video.hytip import Buffer, HyTIP
 from neurocodec.codecs.video.motion import flow_estimator
 from neurocodec.errors import BitstreamError, InputError, ModelMismatchError, NeurocodecError
 from neurocodec.io.images import to_tensor, to_uint8
+from neurocodec.io.video import MATRICES, RANGES
 
 log = logging.getLogger(__name__)
 
