@@ -136,8 +136,11 @@ def _png16_rgb8(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     loads such a file keeping each sample's high byte, i.e. truncated. Decoded by FFmpeg (PyAV)."""
     import av
 
-    with av.open(str(path)) as c:
-        a = next(c.decode(video=0)).to_ndarray(format="rgb48le")
+    try:
+        with av.open(str(path)) as c:
+            a = next(c.decode(video=0)).to_ndarray(format="rgb48le")
+    except (av.FFmpegError, StopIteration) as e:
+        raise InputError(f"{path}: cannot decode its 16-bit pixels ({e or 'no frame'})") from None
     if a.shape != tuple(shape):
         raise InputError(f"{path}: its 16-bit pixels decode to {a.shape}, not {tuple(shape)}")
     return np.clip(np.round(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8)

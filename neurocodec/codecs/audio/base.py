@@ -407,11 +407,7 @@ class AudioCodec(Codec):
         audio.check_output(path)
         m = payload.metadata
         try:
-            rate, samples, c = int(m["rate"]), int(m["n"]), int(m["coded"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise BitstreamError(f"audio header is incomplete or damaged ({type(e).__name__}: {e})") from None
-        try:
-            seen = int(m["n16k"])
+            rate, samples, c, seen = int(m["rate"]), int(m["n"]), int(m["coded"]), int(m["n16k"])
         except (KeyError, TypeError, ValueError) as e:
             raise BitstreamError(f"audio header is incomplete or damaged ({type(e).__name__}: {e})") from None
         if not (MIN_RATE <= rate <= MAX_RATE and 1 <= samples <= MAX_SAMPLES * 48 and 1 <= c <= MAX_CHANNELS):
