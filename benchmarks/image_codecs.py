@@ -31,6 +31,7 @@ import torch
 
 from neurocodec import bitstream
 from neurocodec.codecs import registry
+from neurocodec.evaluate.runner import cpu_model
 from neurocodec.data import data_path
 from neurocodec.entropy import set_simd, simd_supported
 from neurocodec.io.images import list_images, load_image, to_tensor
@@ -275,9 +276,7 @@ def main() -> None:
               f"{r['encode_s_1t']:7.3f} {r['decode_s_1t']:7.3f} {r['encode_s_2t']:7.3f} {r['decode_s_2t']:7.3f} "
               f"{rel:9.2f} {r['refine_step_s']:13.3f} {r['bpp']:6.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     Path(args.out).write_text(json.dumps({"rows": rows, "targets": targets, "simd": simd, "complexity": complexity, "args": vars(args),
                                           "cpu": cpu, "platform": platform.platform()}, indent=2))
     print(f"\nwrote {args.out}")

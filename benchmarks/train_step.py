@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from neurocodec.codecs import registry
+from neurocodec.evaluate.runner import cpu_model
 from neurocodec.data import data_path, folder_tensors
 from neurocodec.entropy import integer_vss
 from neurocodec.nn import scan
@@ -139,9 +140,7 @@ def main() -> None:
                   f"{r['speedup_compiled_vs_bf16_cl']:.2f}x bf16cl, after a {r['compile_s']:.0f} s compile")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     out.write_text(json.dumps({"rows": rows, "args": vars(args), "cpu": cpu, "platform": platform.platform(),
                                "torch": torch.__version__}, indent=2))
     print(f"\nwrote {out}")

@@ -215,7 +215,7 @@ def _encode_one(job: Job, args: argparse.Namespace) -> Outcome:
 
 
 def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
-    from neurocodec.codecs.catalog import CODECS
+    from neurocodec.codecs.catalog import CODECS, check_name
 
     header = bitstream.read_header(job.src)
     if CODECS.get(header.codec) == "video":  # read frame by frame
@@ -223,9 +223,10 @@ def _decode_one(job: Job, args: argparse.Namespace) -> Outcome:
     data = job.src.read_bytes()
     payload = bitstream.loads(data)  # a bad file fails here, before the model loads
     name = payload.codec
-    if name not in CODECS:  # never a path: the name is the file's, not the user's
-        raise BitstreamError(f"{job.src} names codec {name!r}, which this release does not have "
-                             f"(known: {', '.join(sorted(CODECS))})")
+    try:  # never a path: the name is the file's, not the user's
+        check_name(name)
+    except InputError as e:
+        raise BitstreamError(f"{job.src} names a codec this release does not have: {e}") from None
 
     if CODECS.get(name) == "audio":
         return _decode_audio(job, args, payload)

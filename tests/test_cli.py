@@ -211,7 +211,7 @@ def test_a_files_codec_name_is_never_a_path(tmp_path, ckpt, capsys):
         bad.write_bytes(bitstream.dumps(bitstream.Payload(name, p.weights_hash, p.metadata, p.sections)))
         capsys.readouterr()
         assert _run("decode", bad, "-o", tmp_path / "bad.png", "-f") == 2
-        assert "which this release does not have" in capsys.readouterr().err
+        assert "names a codec this release does not have" in capsys.readouterr().err
         assert not (tmp_path / "bad.png").exists()
 
 

@@ -197,6 +197,14 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else platform.processor()): timings and
+    SIMD gains depend on it."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
+
+
 def environment(workers: int, modality: str = "image", threads: int | None = None) -> dict[str, Any]:
     """What the timings were measured on: versions, CPU count, workers and torch threads per worker."""
     metric_packages = {p: _version(p) for m in metrics_mod.metrics_for(modality) for p in m.packages}
@@ -207,6 +215,7 @@ def environment(workers: int, modality: str = "image", threads: int | None = Non
         "pytorch-msssim": _version("pytorch-msssim"),
         **metric_packages,
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "workers": workers,
         "threads_per_worker": 1 if workers > 1 else (threads or _torch_threads()),
