@@ -31,9 +31,9 @@ import torch
 
 from neurocodec import bitstream
 from neurocodec.codecs import registry
-from neurocodec.evaluate.runner import cpu_model
 from neurocodec.data import data_path
 from neurocodec.entropy import set_simd, simd_supported
+from neurocodec.evaluate.runner import cpu_model
 from neurocodec.io.images import list_images, load_image, to_tensor
 
 

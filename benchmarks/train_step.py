@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from neurocodec.codecs import registry
-from neurocodec.evaluate.runner import cpu_model
 from neurocodec.data import data_path, folder_tensors
 from neurocodec.entropy import integer_vss
+from neurocodec.evaluate.runner import cpu_model
 from neurocodec.nn import scan
 
 

@@ -14,7 +14,8 @@ seconds per Kodak image at 1 and 2 threads (first --speed-images images). With
 subset), the refined RD points and their BD-rate against the unrefined codec are added. The
 card also holds the transform ceiling per quality (:mod:`neurocodec.evaluate.ceiling`).
 --dest writes the checkpoint and card elsewhere (a GPU burst's quick card: --limit K images,
---previous-card to carry the shipped card's training stages).
+--previous-card to carry the shipped card's training stages, and what the new card does not
+measure: :func:`carry_measurements`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,30 @@ def run_hours(raw: dict, ckpt_path: Path) -> float:
     return (ckpt_path.stat().st_mtime - started) / 3600
 
 
+EARLIER = "measured on earlier weights, the same architecture and decoder (not re-measured on these)"
+
+
+def carry_measurements(card: dict, previous: dict) -> dict:
+    """Carry what a new card of the same codec did not measure from the card it replaces
+    (--previous-card): its refined points join ``kodak_refined_previous_weights`` (named by
+    their weights), its speed and ablation are kept marked as measured on earlier weights, its
+    published context is kept. Returns the card."""
+    old = previous["weights_hash"]
+    prev = previous.get("kodak_refined_previous_weights", [])
+    prev = prev if isinstance(prev, list) else [prev]
+    if "kodak_refined" in previous:
+        prev = prev + [{**previous["kodak_refined"], "weights": old}]
+    if prev:
+        card["kodak_refined_previous_weights"] = prev
+    for key in ("speed", "ablation"):
+        if key in previous and key not in card:
+            card[key] = {**previous[key], "measured_on_weights": previous[key].get("measured_on_weights", old),
+                         "note": EARLIER}
+    if "published_context" in previous and "published_context" not in card:
+        card["published_context"] = previous["published_context"]
+    return card
+
+
 def update_card(name: str, key: tuple[str, ...], value) -> None:  # noqa: ANN001 - any JSON value
     """Set one entry (a key path) of the shipped card checkpoints/NAME.json, and print it."""
     card_path = registry.CHECKPOINT_DIR / f"{name}.json"
@@ -166,7 +191,8 @@ def main() -> None:
                     help="torch threads of the Kodak evaluation (default: all cores); 1 when other jobs share them")
     ap.add_argument("--hardware", default=None, help="what trained the last stage (default: this machine's CPU)")
     ap.add_argument("--previous-card", default=None,
-                    help="a card whose training stages come first (continuing a shipped checkpoint)")
+                    help="the card these weights replace: its training stages come first, and what this card "
+                         "does not measure (refined points, speed, ablation, published context) is carried, marked")
     ap.add_argument("--update-speed", action="store_true",
                     help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
                          "(on a quiet machine)")
@@ -323,6 +349,8 @@ def main() -> None:
         card["kodak_refined"] = refined_points(args.name, Path(args.refine_results))
     if args.published:
         card["published_context"] = args.published
+    if args.previous_card:
+        carry_measurements(card, json.loads(Path(args.previous_card).read_text()))
     card_path = dest / f"{args.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))

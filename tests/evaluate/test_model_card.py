@@ -36,3 +36,26 @@ def test_run_hours(tmp_path):
     os.utime(log, (1000.0, 1000.0))
     os.utime(ckpt, (1000.0 + 7200, 1000.0 + 7200))
     assert mc.run_hours({}, ckpt) == 2.0
+
+
+def test_carry_measurements_from_the_card_replaced():
+    """What a new card did not measure comes from the card it replaces, marked with the weights
+    it was measured on; what it did measure is never overwritten."""
+    refined_a = {"images": ["k1"], "variants": {"100": {"bd_rate_pct_vs_unrefined_psnr_rgb": -8.0}}}
+    previous = {"weights_hash": "bbbb", "kodak_refined": refined_a,
+                "kodak_refined_previous_weights": [{"images": ["k1"], "weights": "aaaa"}],
+                "speed": {"decode_s_1_threads": 0.7, "measured_on_weights": "aaaa"},
+                "ablation": {"arms": [1, 2]}, "published_context": "paper: -12.5 %"}
+    card = mc.carry_measurements({"weights_hash": "cccc"}, previous)
+    assert [r["weights"] for r in card["kodak_refined_previous_weights"]] == ["aaaa", "bbbb"]
+    assert card["kodak_refined_previous_weights"][1]["variants"] == refined_a["variants"]
+    assert "kodak_refined" not in card
+    assert card["speed"]["decode_s_1_threads"] == 0.7 and card["speed"]["measured_on_weights"] == "aaaa"
+    assert card["ablation"]["measured_on_weights"] == "bbbb" and card["ablation"]["note"] == mc.EARLIER
+    assert card["published_context"] == "paper: -12.5 %"
+    # measured on the new weights: kept as measured; the old refined points still join the history
+    new = {"weights_hash": "cccc", "speed": {"decode_s_1_threads": 0.5}, "kodak_refined": {"images": ["k2"]}}
+    card = mc.carry_measurements(new, previous)
+    assert card["speed"] == {"decode_s_1_threads": 0.5} and card["kodak_refined"] == {"images": ["k2"]}
+    assert [r["weights"] for r in card["kodak_refined_previous_weights"]] == ["aaaa", "bbbb"]
+    assert mc.carry_measurements({"weights_hash": "x"}, {"weights_hash": "y"}) == {"weights_hash": "x"}
