@@ -131,8 +131,8 @@ EARLIER = "measured on earlier weights, the same architecture and decoder (not r
 def carry_measurements(card: dict, previous: dict) -> dict:
     """Carry what a new card of the same codec did not measure from the card it replaces
     (--previous-card): its refined points join ``kodak_refined_previous_weights`` (named by
-    their weights), its speed and ablation are kept marked as measured on earlier weights, its
-    published context is kept. Returns the card."""
+    their weights), its speed and ablation are kept marked as measured on earlier weights (their
+    own notes kept after that mark), its published context is kept. Returns the card."""
     old = previous["weights_hash"]
     prev = previous.get("kodak_refined_previous_weights", [])
     prev = prev if isinstance(prev, list) else [prev]
@@ -142,8 +142,9 @@ def carry_measurements(card: dict, previous: dict) -> dict:
         card["kodak_refined_previous_weights"] = prev
     for key in ("speed", "ablation"):
         if key in previous and key not in card:
+            note = previous[key].get("note", "")  # how it was measured (a control, the host's load) stays
             card[key] = {**previous[key], "measured_on_weights": previous[key].get("measured_on_weights", old),
-                         "note": EARLIER}
+                         "note": note if note.startswith(EARLIER) else f"{EARLIER}; {note}" if note else EARLIER}
     if "published_context" in previous and "published_context" not in card:
         card["published_context"] = previous["published_context"]
     return card

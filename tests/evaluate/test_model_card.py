@@ -53,6 +53,12 @@ def test_carry_measurements_from_the_card_replaced():
     assert card["speed"]["decode_s_1_threads"] == 0.7 and card["speed"]["measured_on_weights"] == "aaaa"
     assert card["ablation"]["measured_on_weights"] == "bbbb" and card["ablation"]["note"] == mc.EARLIER
     assert card["published_context"] == "paper: -12.5 %"
+    # a note on how the speed was measured survives the mark, once
+    noted = {**previous, "speed": {"decode_s_1_threads": 0.7, "note": "host 1.1x slow"}}
+    card = mc.carry_measurements({"weights_hash": "cccc"}, noted)
+    assert card["speed"]["note"] == f"{mc.EARLIER}; host 1.1x slow"
+    again = mc.carry_measurements({"weights_hash": "dddd"}, card)
+    assert again["speed"]["note"] == card["speed"]["note"] and again["speed"]["measured_on_weights"] == "bbbb"
     # measured on the new weights: kept as measured; the old refined points still join the history
     new = {"weights_hash": "cccc", "speed": {"decode_s_1_threads": 0.5}, "kodak_refined": {"images": ["k2"]}}
     card = mc.carry_measurements(new, previous)
