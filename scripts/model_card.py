@@ -68,6 +68,21 @@ def speed(codec, images: list[Path]) -> dict:
             **{f"{k}_s_{n}_threads": round(s[f"{k}_s_{n}t"], 3) for k in ("encode", "decode") for n in (1, 2)}}
 
 
+def speed_with_control(codec, images: list[Path]) -> dict:
+    """speed(codec), between two runs of the same measurement on the shipped hyperprior: how
+    fast this host ran against the hyperprior card's own value (a card's seconds are only
+    comparable with the others' on an equally quiet host)."""
+    control_path = registry.CHECKPOINT_DIR / "hyperprior.pt"
+    control = registry.load(control_path)
+    before = speed(control, images)["decode_s_1_threads"]
+    out = speed(codec, images)
+    after = speed(control, images)["decode_s_1_threads"]
+    card = json.loads(control_path.with_suffix(".json").read_text())["speed"]["decode_s_1_threads"]
+    out["control"] = {"codec": "hyperprior", "weights": control.weights_hash().hex(), "decode_s_1_threads": [before, after],
+                      "its_card_decode_s_1_threads": card, "host_slowdown": round((before + after) / 2 / card, 2)}
+    return out
+
+
 def ceiling(codec, images: list[Path]) -> dict:
     """The transform ceiling per quality: mean PSNR-RGB of g_s(g_a(x)) with y unquantised."""
     from neurocodec.evaluate.ceiling import transform_ceiling
@@ -197,6 +212,9 @@ def main() -> None:
     ap.add_argument("--update-speed", action="store_true",
                     help="only re-measure the speed of the exported checkpoints/NAME.pt into its existing card "
                          "(on a quiet machine)")
+    ap.add_argument("--speed-control", action="store_true",
+                    help="with --update-speed: measure the shipped hyperprior the same way before and after, "
+                         "recorded as the speed's control (how fast the host ran)")
     ap.add_argument("--update-ablation", default=None, metavar="STUDY_JSON",
                     help="only add an ablation measured by scripts/recipe_study.py (its study.json) to the existing card")
     ap.add_argument("--ablation-command", default="", help="the recipe_study.py command line that measured it")
@@ -218,7 +236,8 @@ def main() -> None:
                     ceiling(registry.load(shipped), list_images(data_path("kodak"))))
         return
     if args.update_speed:
-        update_card(args.name, ("speed",), speed(registry.load(shipped), list_images(data_path("kodak"))[: args.speed_images]))
+        measure = speed_with_control if args.speed_control and args.name != "hyperprior" else speed
+        update_card(args.name, ("speed",), measure(registry.load(shipped), list_images(data_path("kodak"))[: args.speed_images]))
         return
 
     ckpt_path = Path(args.checkpoint)

@@ -65,3 +65,24 @@ def test_carry_measurements_from_the_card_replaced():
     assert card["speed"] == {"decode_s_1_threads": 0.5} and card["kodak_refined"] == {"images": ["k2"]}
     assert [r["weights"] for r in card["kodak_refined_previous_weights"]] == ["aaaa", "bbbb"]
     assert mc.carry_measurements({"weights_hash": "x"}, {"weights_hash": "y"}) == {"weights_hash": "x"}
+
+
+def test_speed_with_control_brackets_the_codec_with_the_shipped_hyperprior(tmp_path):
+    """--update-speed --speed-control: the hyperprior is measured the same way before and after,
+    and the host's slowdown is their mean over the hyperprior card's own decode time."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from neurocodec.codecs import registry
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(img)
+    out = mc.speed_with_control(registry.load(registry.CHECKPOINT_DIR / "shallow-jpeg.pt"), [img])
+    ctl = out["control"]
+    card = json.loads((registry.CHECKPOINT_DIR / "hyperprior.json").read_text())["speed"]["decode_s_1_threads"]
+    assert out["images"] == ["a.png"] and out["decode_s_1_threads"] > 0
+    assert ctl["codec"] == "hyperprior" and len(ctl["weights"]) == 16 and ctl["its_card_decode_s_1_threads"] == card
+    assert len(ctl["decode_s_1_threads"]) == 2 and min(ctl["decode_s_1_threads"]) > 0
+    assert ctl["host_slowdown"] == round(sum(ctl["decode_s_1_threads"]) / 2 / card, 2)
