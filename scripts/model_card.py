@@ -83,6 +83,14 @@ def speed_with_control(codec, images: list[Path]) -> dict:
     return out
 
 
+def speed_note(name: str, n_images: int, control: bool) -> str:
+    """The speed entry's note: when and by which command it was measured (--update-speed)."""
+    cmd = (f"scripts/model_card.py --name {name} --checkpoint checkpoints/{name}.pt --config - --update-speed "
+           f"--speed-images {n_images}" + (" --speed-control" if control else ""))
+    how = "; control: the shipped hyperprior, measured the same way before and after" if control else ""
+    return f"measured on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d} ({cmd}){how}"
+
+
 def ceiling(codec, images: list[Path]) -> dict:
     """The transform ceiling per quality: mean PSNR-RGB of g_s(g_a(x)) with y unquantised."""
     from neurocodec.evaluate.ceiling import transform_ceiling
@@ -236,8 +244,10 @@ def main() -> None:
                     ceiling(registry.load(shipped), list_images(data_path("kodak"))))
         return
     if args.update_speed:
-        measure = speed_with_control if args.speed_control and args.name != "hyperprior" else speed
-        update_card(args.name, ("speed",), measure(registry.load(shipped), list_images(data_path("kodak"))[: args.speed_images]))
+        control = args.speed_control and args.name != "hyperprior"
+        images = list_images(data_path("kodak"))[: args.speed_images]
+        out = (speed_with_control if control else speed)(registry.load(shipped), images)
+        update_card(args.name, ("speed",), {**out, "note": speed_note(args.name, len(images), control)})
         return
 
     ckpt_path = Path(args.checkpoint)

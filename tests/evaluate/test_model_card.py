@@ -86,3 +86,15 @@ def test_speed_with_control_brackets_the_codec_with_the_shipped_hyperprior(tmp_p
     assert ctl["codec"] == "hyperprior" and len(ctl["weights"]) == 16 and ctl["its_card_decode_s_1_threads"] == card
     assert len(ctl["decode_s_1_threads"]) == 2 and min(ctl["decode_s_1_threads"]) > 0
     assert ctl["host_slowdown"] == round(sum(ctl["decode_s_1_threads"]) / 2 / card, 2)
+
+
+def test_speed_note_names_the_command_that_measured_it():
+    """--update-speed writes its own note: the date and the command line that reproduces it."""
+    import datetime as dt
+
+    today = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    note = mc.speed_note("shallow-2l", 4, True)
+    assert note == (f"measured on {today} (scripts/model_card.py --name shallow-2l --checkpoint checkpoints/shallow-2l.pt "
+                    "--config - --update-speed --speed-images 4 --speed-control); control: the shipped hyperprior, "
+                    "measured the same way before and after")
+    assert mc.speed_note("hyperprior", 2, False).endswith("--update-speed --speed-images 2)")
